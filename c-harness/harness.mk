@@ -1,0 +1,2 @@
+# owned by the harness work
+harness:

@@ -1,0 +1,3 @@
+# owned by the demo work (issue 4)
+.PHONY: demo
+demo: all

@@ -1,0 +1,292 @@
+//! The exec path: what every exec and spawn hook runs before the real call.
+//!
+//! Decide the keep set, sweep the rest, report. Async-signal-safe (see the
+//! crate docs): it reads the argv/envp the caller passes, the static state,
+//! and the kernel through raw system calls, and writes only fd flags, the
+//! sweep's sticky flag and log lines.
+
+use core::ffi::{CStr, c_char, c_int};
+use core::fmt::{self, Write};
+
+use crate::keepset::KeepSet;
+use crate::logger::{Bytes, LineBuf};
+use crate::policy::{self, ExecRequest, ProcessView, Rule};
+use crate::settings::Mode;
+use crate::state::{self, CStrArray, Global};
+use crate::{registry, sweep, sys};
+
+/// The hooked entry points, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Execve,
+    Execv,
+    Execvp,
+    Execvpe,
+    Execl,
+    Execle,
+    Execlp,
+    Fexecve,
+    Execveat,
+    PosixSpawn,
+    PosixSpawnp,
+    System,
+    Popen,
+}
+
+impl Call {
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Execve => "execve",
+            Call::Execv => "execv",
+            Call::Execvp => "execvp",
+            Call::Execvpe => "execvpe",
+            Call::Execl => "execl",
+            Call::Execle => "execle",
+            Call::Execlp => "execlp",
+            Call::Fexecve => "fexecve",
+            Call::Execveat => "execveat",
+            Call::PosixSpawn => "posix_spawn",
+            Call::PosixSpawnp => "posix_spawnp",
+            Call::System => "system",
+            Call::Popen => "popen",
+        }
+    }
+}
+
+/// What an exec or spawn is about to hand to the new program.
+pub struct Launch {
+    pub call: Call,
+    /// The path, file or command, for the log (may be NULL).
+    pub program: *const c_char,
+    /// The fd that `fexecve`/`execveat` run.
+    pub program_fd: Option<c_int>,
+    /// The argument vector; for `system`/`popen`, a one-element view of the command.
+    pub args: Args,
+    /// The new environment: the one passed, or `environ`.
+    pub env: CStrArray,
+}
+
+/// Arguments: an argv array, or a single command string.
+#[derive(Clone, Copy)]
+pub enum Args {
+    Vector(CStrArray),
+    Command(*const c_char),
+}
+
+impl Args {
+    fn iter(self) -> impl Iterator<Item = &'static [u8]> {
+        let (vector, command) = match self {
+            Args::Vector(v) => (Some(v.iter()), None),
+            Args::Command(c) => (None, c_bytes(c)),
+        };
+        vector.into_iter().flatten().chain(command)
+    }
+}
+
+fn c_bytes(p: *const c_char) -> Option<&'static [u8]> {
+    // SAFETY: hooks pass their caller's C string, NUL-terminated or NULL.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+impl Launch {
+    /// The environment for calls that take none: the caller's `environ`.
+    pub fn current_env() -> CStrArray {
+        state::environment()
+    }
+
+    fn request(
+        &self,
+    ) -> ExecRequest<impl Iterator<Item = &'static [u8]>, impl Iterator<Item = &'static [u8]>> {
+        ExecRequest {
+            args: self.args.iter(),
+            env: self.env.iter(),
+            program_fd: self.program_fd,
+        }
+    }
+}
+
+/// Calls `sink` for every range a keep rule keeps for this launch.
+fn for_each_kept(launch: &Launch, global: &Global, sink: &mut dyn FnMut(Rule, u32, u32)) {
+    let view = ProcessView {
+        policy: global.settings.policy,
+        keep_list: &global.settings.keep,
+        inherited: registry::inherited(),
+        intents: registry::intents(),
+        identity_now: |fd| sys::fstat_id(fd).ok(),
+        own_pid: sys::getpid,
+    };
+    policy::for_each_kept(launch.request(), view, sink);
+}
+
+fn keep_set(launch: &Launch, global: &Global) -> KeepSet {
+    let mut set = KeepSet::new();
+    for_each_kept(launch, global, &mut |_, lo, hi| {
+        set.insert_range(lo, hi);
+    });
+    set
+}
+
+/// The swept fds a log line lists; the rest are only counted.
+const LISTED_FDS: usize = 64;
+
+struct FdList {
+    fds: [c_int; LISTED_FDS],
+    count: usize,
+}
+
+impl FdList {
+    fn new() -> Self {
+        FdList {
+            fds: [0; LISTED_FDS],
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, fd: c_int) {
+        if let Some(slot) = self.fds.get_mut(self.count) {
+            *slot = fd;
+        }
+        self.count += 1;
+    }
+
+    fn listed(&self) -> &[c_int] {
+        self.fds.get(..self.count.min(LISTED_FDS)).unwrap_or(&[])
+    }
+}
+
+/// Runs before the real exec or spawn: sweeps every fd the keep rules do
+/// not keep. Never fails; never changes `errno`.
+pub fn before_exec(launch: &Launch) {
+    state::ensure_init();
+    let Some(global) = state::get() else { return };
+    let mode = global.settings.mode;
+    if mode == Mode::Off {
+        return;
+    }
+    let program = Bytes(c_bytes(launch.program).unwrap_or(b"?"));
+    if global.passthrough {
+        log::debug!(
+            "{} {program}: pass-through program, nothing swept",
+            launch.call.name()
+        );
+        return;
+    }
+    let keep = keep_set(launch, global);
+    if keep.overflowed() {
+        log::warn!(
+            "{} {program}: more than {} kept ranges; the rest are swept",
+            launch.call.name(),
+            crate::keepset::KEEP_CAPACITY
+        );
+    }
+
+    let reporting = log::log_enabled!(log::Level::Info);
+    let mut targets = FdList::new();
+    if reporting {
+        let _ = sweep::for_each_open_fd(|fd| {
+            if !keep.contains(fd as u32)
+                && sys::fcntl_getfd(fd).is_ok_and(|f| f & libc::FD_CLOEXEC == 0)
+            {
+                targets.push(fd);
+            }
+        });
+    }
+    let method = match mode {
+        Mode::Sweep => Some(sweep::sweep(&keep)),
+        _ => None,
+    };
+    if reporting && targets.count > 0 {
+        let verb = if method.is_some() {
+            "swept"
+        } else {
+            "would sweep"
+        };
+        log::info!(
+            "{} {program}: {verb} {}",
+            launch.call.name(),
+            Described(&targets)
+        );
+    }
+    if log::log_enabled!(log::Level::Debug) {
+        log_kept(launch, global, &keep, method);
+    }
+}
+
+/// One debug line: every kept fd that lacks close-on-exec, and its rule.
+fn log_kept(launch: &Launch, global: &Global, keep: &KeepSet, method: Option<sweep::Method>) {
+    let mut line = LineBuf::<{ crate::logger::LINE_CAPACITY }>::new();
+    let mut any = false;
+    let _ = sweep::for_each_open_fd(|fd| {
+        if fd < 3
+            || !keep.contains(fd as u32)
+            || sys::fcntl_getfd(fd).is_ok_and(|f| f & libc::FD_CLOEXEC != 0)
+        {
+            return;
+        }
+        let mut rule = None;
+        for_each_kept(launch, global, &mut |r: Rule, lo, hi| {
+            if rule.is_none() && (lo..=hi).contains(&(fd as u32)) {
+                rule = Some(r);
+            }
+        });
+        let sep = if any { ", " } else { "" };
+        any = true;
+        let label = rule.map_or("?", Rule::label);
+        let _ = write!(line, "{sep}{} [{label}]", Target(fd));
+    });
+    let how = method.map_or("audit", sweep::Method::label);
+    let program = Bytes(c_bytes(launch.program).unwrap_or(b"?"));
+    if any {
+        log::debug!(
+            "{} {program}: kept {} (sweep by {how})",
+            launch.call.name(),
+            Bytes(line.finish_no_newline())
+        );
+    } else {
+        log::debug!(
+            "{} {program}: kept nothing beyond stdio (sweep by {how})",
+            launch.call.name()
+        );
+    }
+}
+
+impl<const N: usize> LineBuf<N> {
+    /// The text so far, with no newline (for embedding in another line).
+    pub fn finish_no_newline(&mut self) -> &[u8] {
+        let text = self.finish();
+        text.strip_suffix(b"\n").unwrap_or(text)
+    }
+}
+
+/// Displays one fd with what it is: `5 (/var/log/app.log)`, `6 (socket:[123])`.
+struct Target(c_int);
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut path = LineBuf::<32>::new();
+        let _ = write!(path, "/proc/self/fd/{}\0", self.0);
+        let path = CStr::from_bytes_until_nul(path.finish()).unwrap_or(c"");
+        let mut buf = [0u8; 256];
+        match sys::readlink(path, &mut buf) {
+            Ok(n) => write!(f, "{} ({})", self.0, Bytes(buf.get(..n).unwrap_or(&[]))),
+            Err(_) => write!(f, "{} (?)", self.0),
+        }
+    }
+}
+
+/// Displays a list of fds with their targets, and how many were not listed.
+struct Described<'a>(&'a FdList);
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &fd) in self.0.listed().iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{}", Target(fd))?;
+        }
+        let more = self.0.count - self.0.listed().len();
+        if more > 0 {
+            write!(f, " and {more} more")?;
+        }
+        Ok(())
+    }
+}

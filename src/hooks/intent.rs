@@ -1,0 +1,108 @@
+//! `dup2 dup3 fcntl fcntl64 ioctl`: forwarded with the caller's exact
+//! arguments, and watched for K4 intent. The path that records nothing costs
+//! one compare and a jump; the recording path adds one `fstat`. No raw call
+//! here touches `errno`, so the caller sees the real call's.
+
+use core::ffi::{c_int, c_ulong, c_void};
+
+use super::{FAILED, forward};
+use crate::{real, registry, sys};
+
+/// The latest act made `fd` inheritable on purpose: remember which file it is.
+fn record(fd: c_int) {
+    if let Ok(id) = sys::fstat_id(fd)
+        && !registry::record_intent(fd, id)
+    {
+        log::debug!(
+            "fd {fd}: intent not recorded (beyond {}); it will be swept",
+            registry::INTENT_CAPACITY
+        );
+    }
+}
+
+/// # Safety
+/// As dup2(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let ret = forward(real::dup2(), FAILED, |f| unsafe { f(oldfd, newfd) });
+    // dup2(fd, fd) changes nothing, not even FD_CLOEXEC: no act, no record.
+    if ret >= 0 && oldfd != newfd {
+        record(newfd);
+    }
+    ret
+}
+
+/// # Safety
+/// As dup3(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let ret = forward(real::dup3(), FAILED, |f| unsafe { f(oldfd, newfd, flags) });
+    if ret >= 0 {
+        if flags & libc::O_CLOEXEC != 0 {
+            registry::clear_intent(newfd);
+        } else {
+            record(newfd);
+        }
+    }
+    ret
+}
+
+/// `fcntl`/`fcntl64` after the real call: `F_SETFD` is the only act of intent.
+fn after_fcntl(fd: c_int, cmd: c_int, arg: *mut c_void, ret: c_int) {
+    if cmd == libc::F_SETFD && ret != -1 {
+        if (arg as usize as c_int) & libc::FD_CLOEXEC == 0 {
+            record(fd);
+        } else {
+            registry::clear_intent(fd);
+        }
+    }
+}
+
+/// Which of the two `fcntl` symbols the C shim was entered through.
+const FCNTL64: c_int = 1;
+
+/// The Rust half of `fcntl` and `fcntl64` (`src/variadic.c` reads the
+/// variadic argument). Not API.
+///
+/// # Safety
+/// As fcntl(2): `arg` is what the caller passed for `cmd`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cloexec_internal_fcntl(
+    which: c_int,
+    fd: c_int,
+    cmd: c_int,
+    arg: *mut c_void,
+) -> c_int {
+    let real = if which == FCNTL64 {
+        real::fcntl64()
+    } else {
+        real::fcntl()
+    };
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let ret = forward(real, FAILED, |f| unsafe { f(fd, cmd, arg) });
+    after_fcntl(fd, cmd, arg, ret);
+    ret
+}
+
+/// The Rust half of `ioctl`. Not API.
+///
+/// # Safety
+/// As ioctl(2): `arg` is what the caller passed for `request`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cloexec_internal_ioctl(
+    fd: c_int,
+    request: c_ulong,
+    arg: *mut c_void,
+) -> c_int {
+    // SAFETY: forwarding the caller's arguments unchanged.
+    let ret = forward(real::ioctl(), FAILED, |f| unsafe { f(fd, request, arg) });
+    // The kernel compares the low 32 bits of the request.
+    match request as u32 {
+        r if r == libc::FIONCLEX as u32 && ret == 0 => record(fd),
+        r if r == libc::FIOCLEX as u32 && ret == 0 => registry::clear_intent(fd),
+        _ => {}
+    }
+    ret
+}

@@ -1,0 +1,27 @@
+//! The exported symbols. Each hook reads as four steps: record or decide,
+//! sweep, call the real function, keep its errno. The real work lives in
+//! `guard` (exec path) and `intent` (K4 records).
+
+mod exec;
+mod intent;
+mod spawn;
+mod variadic;
+
+use core::ffi::c_int;
+
+use crate::real;
+
+/// Calls the real function if libc has it; otherwise fails like it would,
+/// with `errno = ENOSYS` and `failure` as the result.
+fn forward<F, R>(real: Option<F>, failure: R, call: impl FnOnce(F) -> R) -> R {
+    match real {
+        Some(f) => call(f),
+        None => {
+            real::fail_with_enosys();
+            failure
+        }
+    }
+}
+
+/// The `-1` of a failed call that reports through `errno`.
+const FAILED: c_int = -1;

@@ -1,0 +1,85 @@
+//! # libcloexec
+//!
+//! An `LD_PRELOAD` library that stops file-descriptor leaks across `exec`.
+//! Just before a process execs or spawns, every descriptor it leaked by
+//! accident is marked close-on-exec; descriptors it meant to pass on are
+//! left alone. The behaviour is specified in `SPEC.md`; the user's view is in
+//! `README.md` and `cloexec(1)`.
+//!
+//! ## Layout
+//!
+//! | module | job |
+//! |---|---|
+//! | [`hooks`] | the exported symbols, a few lines each |
+//! | [`guard`] | the exec path: decide, sweep, report |
+//! | [`policy`] | pure keep decisions (K2–K7) |
+//! | [`keepset`] | the fixed-capacity set of kept fd ranges |
+//! | [`sweep`] | the `close_range` → `/proc/self/fd` → probing ladder |
+//! | [`registry`] | inherited snapshot (K3) and intent records (K4) |
+//! | [`settings`] | pure parsing of `CLOEXEC_*` |
+//! | [`state`] | the load-time work and the state it leaves |
+//! | [`real`] | the real libc symbols, resolved at load |
+//! | [`logger`] | the no-alloc, one-`write` logger |
+//! | [`sys`] | raw system calls: the only place that talks to the kernel |
+//!
+//! ## Async-signal-safety
+//!
+//! A hook may run in a vfork child (dash, CPython's `subprocess`), in the
+//! fork child of a multithreaded program, or in a signal handler. So the
+//! exec path:
+//!
+//! - makes system calls only through [`sys`], raw `syscall` instructions that
+//!   are async-signal-safe and never touch `errno`;
+//! - reads `getauxval` (a plain memory read), and calls nothing else in libc
+//!   but the real function it forwards to;
+//! - keeps all state in statics written once at load, plus lock-free atomics
+//!   (intent records, the sweep's sticky flag);
+//! - puts every buffer on the stack, with fixed sizes: no allocation (the
+//!   library imports no `malloc`), no locks, no stdio, no `std::env`;
+//! - never calls `dlsym`: the real symbols are resolved in the constructor;
+//! - cannot panic: `panic = "abort"`, and the library is written without
+//!   indexing, `unwrap` or arithmetic that could overflow on input.
+//!
+//! Logging goes through the `log` facade into [`logger`], which formats into
+//! a stack buffer and writes with one `write(2)`.
+
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(test, allow(dead_code))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
+pub mod guard;
+#[cfg(not(test))]
+pub mod hooks;
+pub mod keepset;
+pub mod logger;
+pub mod policy;
+pub mod real;
+pub mod registry;
+pub mod settings;
+pub mod state;
+pub mod sweep;
+pub mod sys;
+
+/// The load-time work: see [`state`].
+#[cfg(not(test))]
+#[ctor::ctor(unsafe)]
+fn load() {
+    state::ensure_init();
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn on_panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() }
+}

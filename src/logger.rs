@@ -1,0 +1,240 @@
+//! Our `log` logger: formats each line into a fixed stack buffer and writes
+//! it with one `write(2)`, so lines from concurrent processes stay whole.
+//!
+//! Async-signal-safe: no allocation, no locks, no stdio; raw system calls
+//! only. The log file (if any) is opened for each line and closed again,
+//! so no descriptor of ours ever sits in the host's fd table. If it cannot
+//! be opened or written, the line is dropped silently.
+
+use core::fmt::{self, Write};
+
+use crate::settings::{BadParts, Level};
+use crate::{state, sys};
+
+/// The longest line written; a longer one is cut and ends with [`CUT_MARK`].
+pub const LINE_CAPACITY: usize = 1024;
+pub const CUT_MARK: &[u8] = b" ...[cut]\n";
+
+/// A line being built in a fixed buffer. Writing past the end cuts the
+/// line instead of failing, so formatting always completes.
+pub struct LineBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    cut: bool,
+}
+
+impl<const N: usize> LineBuf<N> {
+    pub const fn new() -> Self {
+        LineBuf {
+            buf: [0; N],
+            len: 0,
+            cut: false,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        let room = N.saturating_sub(self.len);
+        let take = bytes.len().min(room);
+        if let (Some(dst), Some(src)) = (
+            self.buf.get_mut(self.len..self.len + take),
+            bytes.get(..take),
+        ) {
+            dst.copy_from_slice(src);
+            self.len += take;
+        }
+        if take < bytes.len() {
+            self.cut = true;
+        }
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.cut
+    }
+
+    /// The finished line, newline-terminated; a cut line ends with [`CUT_MARK`].
+    pub fn finish(&mut self) -> &[u8] {
+        if !self.cut && self.len < N {
+            self.push(b"\n");
+        } else {
+            self.cut = true;
+            self.len = N.saturating_sub(CUT_MARK.len()).min(self.len);
+            // Never leave half a UTF-8 character before the mark.
+            while self.len > 0 && self.buf.get(self.len).is_some_and(|&b| b & 0xC0 == 0x80) {
+                self.len -= 1;
+            }
+            let at = self.len;
+            if let Some(dst) = self.buf.get_mut(at..at + CUT_MARK.len()) {
+                dst.copy_from_slice(CUT_MARK);
+                self.len = at + CUT_MARK.len();
+            }
+        }
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl<const N: usize> Default for LineBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Write for LineBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Displays bytes that may not be UTF-8 (paths, argv): invalid bytes as `\xNN`.
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl fmt::Display for Bytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            for &b in chunk.invalid() {
+                f.write_str("\\x")?;
+                let hex = b"0123456789abcdef";
+                for nibble in [b >> 4, b & 0xF] {
+                    let digit = hex.get(usize::from(nibble)).copied().unwrap_or(b'?');
+                    f.write_char(char::from(digit))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Displays the bad parts of a setting: `"3-", "abc" (and 2 more)`.
+pub struct BadList<'a, 'b>(pub &'a BadParts<'b>);
+
+impl fmt::Display for BadList<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stored = self.0.stored();
+        for (i, part) in stored.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}\"{}\"", Bytes(part))?;
+        }
+        let more = self.0.count() - stored.len();
+        if more > 0 {
+            write!(f, " (and {more} more)")?;
+        }
+        Ok(())
+    }
+}
+
+struct Logger;
+
+static LOGGER: Logger = Logger;
+
+/// Installs the logger at `level`. Once per process.
+pub fn install(level: Level) {
+    // set_logger fails only if a logger is already set in this library's
+    // copy of `log`, i.e. never; then the level still applies.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level.to_filter());
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut line = LineBuf::<LINE_CAPACITY>::new();
+        let _ = write!(line, "libcloexec[{}]: ", sys::getpid());
+        match record.level() {
+            log::Level::Error => line.push(b"error: "),
+            log::Level::Warn => line.push(b"warning: "),
+            _ => {}
+        }
+        let _ = line.write_fmt(*record.args());
+        emit(line.finish());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Writes one finished line to the log file, or to stderr.
+fn emit(line: &[u8]) {
+    let log_file = state::get().and_then(|g| g.settings.log_file.as_ref());
+    match log_file {
+        None => {
+            let _ = sys::write(2, line);
+        }
+        Some(path) => {
+            if let Ok(fd) = sys::open_append(path.as_cstr()) {
+                let _ = sys::write(fd, line);
+                let _ = sys::close(fd);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_lines_end_with_newline() {
+        let mut line = LineBuf::<32>::new();
+        let _ = write!(line, "fd {} ok", 7);
+        assert_eq!(line.finish(), b"fd 7 ok\n");
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_marked() {
+        let mut line = LineBuf::<32>::new();
+        for i in 0..20 {
+            let _ = write!(line, "{i},");
+        }
+        assert!(line.is_cut());
+        let out = line.finish().to_vec();
+        assert_eq!(out.len(), 32);
+        assert!(out.ends_with(CUT_MARK));
+        assert!(out.starts_with(b"0,1,2,3,"));
+    }
+
+    #[test]
+    fn exactly_full_line_is_cut() {
+        let mut line = LineBuf::<16>::new();
+        line.push(b"0123456789abcdef");
+        assert!(!line.is_cut());
+        let out = line.finish();
+        assert!(
+            out.ends_with(CUT_MARK),
+            "no room for the newline: marked as cut"
+        );
+        assert_eq!(out.len(), 16);
+    }
+
+    #[test]
+    fn cut_never_splits_a_character() {
+        let mut line = LineBuf::<16>::new();
+        line.push("ééééééééééé".as_bytes());
+        let out = line.finish().to_vec();
+        assert!(std::str::from_utf8(&out).is_ok(), "{out:?}");
+        assert!(out.ends_with(CUT_MARK));
+    }
+
+    #[test]
+    fn bytes_escape_invalid_utf8() {
+        assert_eq!(format!("{}", Bytes(b"a\xffb/\xc3")), "a\\xffb/\\xc3");
+        assert_eq!(format!("{}", Bytes("é".as_bytes())), "é");
+    }
+
+    #[test]
+    fn bad_list() {
+        let mut bad = BadParts::new();
+        for p in [&b"a"[..], b"b", b"c", b"d", b"e", b"f"] {
+            bad.push(p);
+        }
+        assert_eq!(
+            format!("{}", BadList(&bad)),
+            "\"a\", \"b\", \"c\", \"d\" (and 2 more)"
+        );
+    }
+}

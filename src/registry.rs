@@ -1,0 +1,185 @@
+//! What the process did with its descriptors, in lock-free static memory:
+//! the fds it inherited at load (K3) and the fds it made inheritable on
+//! purpose (K4).
+//!
+//! Every record carries the identity (`st_dev`, `st_ino`) of the open file,
+//! and a record counts at exec only while the fd still refers to that file.
+//! That is what makes a reused fd number lose its keep status, and what
+//! keeps a record written by a vfork child (it lands in the parent's memory)
+//! from ever making the parent keep a different file.
+//!
+//! Memory is plain atomics: no locks, no allocation, safe in a vfork child,
+//! a fork child of a threaded program, and a signal handler. A fork child
+//! inherits a copy, so intent recorded before `fork` holds in the child for
+//! the same open file.
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use crate::sys::FileId;
+
+/// Inherited fds beyond this many are not recorded, so they are swept:
+/// failing closed keeps a flood of inherited fds from being passed on
+/// unchecked, and a warning says so at load.
+pub const INHERITED_CAPACITY: usize = 1024;
+
+/// Intent is recorded for fds below this number only. Intent on a higher fd
+/// is not recorded, so that fd is swept (fail closed: a leak is what this
+/// library exists to stop); a debug line says so. 65536 fds cost 1 MiB of
+/// zero-filled `.bss`, touched only where used.
+pub const INTENT_CAPACITY: usize = 65536;
+
+struct Record {
+    dev: AtomicU64,
+    ino: AtomicU64,
+}
+
+impl Record {
+    const fn empty() -> Record {
+        Record {
+            dev: AtomicU64::new(0),
+            ino: AtomicU64::new(0),
+        }
+    }
+
+    fn store(&self, id: FileId) {
+        self.dev.store(id.dev, Ordering::Relaxed);
+        self.ino.store(id.ino, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> FileId {
+        FileId {
+            dev: self.dev.load(Ordering::Relaxed),
+            ino: self.ino.load(Ordering::Relaxed),
+        }
+    }
+}
+
+static INHERITED_FDS: [AtomicU32; INHERITED_CAPACITY] =
+    [const { AtomicU32::new(0) }; INHERITED_CAPACITY];
+static INHERITED_IDS: [Record; INHERITED_CAPACITY] =
+    [const { Record::empty() }; INHERITED_CAPACITY];
+static INHERITED_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Records one fd open at load. Called only from the constructor.
+/// Returns false when the snapshot is full.
+pub fn add_inherited(fd: c_int, id: FileId) -> bool {
+    let n = INHERITED_LEN.load(Ordering::Relaxed);
+    let (Some(slot_fd), Some(slot_id)) = (INHERITED_FDS.get(n), INHERITED_IDS.get(n)) else {
+        return false;
+    };
+    slot_fd.store(fd as u32, Ordering::Relaxed);
+    slot_id.store(id);
+    INHERITED_LEN.store(n + 1, Ordering::Release);
+    true
+}
+
+/// Every fd recorded at load, with its identity then.
+pub fn inherited() -> impl Iterator<Item = (c_int, FileId)> {
+    let n = INHERITED_LEN.load(Ordering::Acquire);
+    INHERITED_FDS
+        .iter()
+        .zip(INHERITED_IDS.iter())
+        .take(n)
+        .map(|(fd, id)| (fd.load(Ordering::Relaxed) as c_int, id.load()))
+}
+
+const WORDS: usize = INTENT_CAPACITY / 64;
+static INTENT_BITS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+static INTENT_IDS: [Record; INTENT_CAPACITY] = [const { Record::empty() }; INTENT_CAPACITY];
+/// One past the highest fd ever recorded: bounds the scan at exec.
+static INTENT_END: AtomicU32 = AtomicU32::new(0);
+
+fn bit(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
+    let fd = usize::try_from(fd).ok()?;
+    Some((INTENT_BITS.get(fd / 64)?, 1u64 << (fd % 64)))
+}
+
+/// Records that the process made `fd` inheritable on purpose, while it is
+/// the file `id`. Returns false if `fd` is beyond [`INTENT_CAPACITY`].
+pub fn record_intent(fd: c_int, id: FileId) -> bool {
+    let (Some((word, mask)), Some(record)) = (
+        bit(fd),
+        usize::try_from(fd).ok().and_then(|i| INTENT_IDS.get(i)),
+    ) else {
+        return false;
+    };
+    record.store(id);
+    word.fetch_or(mask, Ordering::Release);
+    INTENT_END.fetch_max(fd as u32 + 1, Ordering::Relaxed);
+    true
+}
+
+/// Drops intent for `fd`: the latest act set close-on-exec again.
+pub fn clear_intent(fd: c_int) {
+    if let Some((word, mask)) = bit(fd) {
+        word.fetch_and(!mask, Ordering::Relaxed);
+    }
+}
+
+/// Every fd with recorded intent, with the identity it was recorded for.
+pub fn intents() -> impl Iterator<Item = (c_int, FileId)> {
+    let end = INTENT_END.load(Ordering::Relaxed) as usize;
+    let words = end.div_ceil(64).min(WORDS);
+    INTENT_BITS
+        .iter()
+        .take(words)
+        .enumerate()
+        .flat_map(|(w, word)| SetBits(word.load(Ordering::Acquire)).map(move |b| w * 64 + b))
+        .filter_map(|fd| INTENT_IDS.get(fd).map(|r| (fd as c_int, r.load())))
+}
+
+/// The positions of the set bits of a word, lowest first.
+struct SetBits(u64);
+
+impl Iterator for SetBits {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let b = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The tables are process-wide statics, so one test drives them all.
+    #[test]
+    fn records_clear_and_bounds() {
+        let a = FileId { dev: 1, ino: 2 };
+        let b = FileId { dev: 1, ino: 3 };
+        assert!(record_intent(5, a));
+        assert!(record_intent(700, b));
+        assert!(record_intent(63, a));
+        assert!(record_intent(64, b));
+        assert!(!record_intent(INTENT_CAPACITY as c_int, a));
+        assert!(!record_intent(-1, a));
+        let all: Vec<_> = intents().collect();
+        assert_eq!(all, [(5, a), (63, a), (64, b), (700, b)]);
+        clear_intent(700);
+        clear_intent(5);
+        assert!(record_intent(64, a), "the latest record wins");
+        assert_eq!(intents().collect::<Vec<_>>(), [(63, a), (64, a)]);
+
+        assert!(add_inherited(10, a));
+        assert!(add_inherited(251, b));
+        assert_eq!(inherited().collect::<Vec<_>>(), [(10, a), (251, b)]);
+        for i in 2..INHERITED_CAPACITY {
+            assert!(add_inherited(i as c_int + 1000, a));
+        }
+        assert!(!add_inherited(99, a), "full");
+        assert_eq!(inherited().count(), INHERITED_CAPACITY);
+    }
+
+    #[test]
+    fn set_bits() {
+        assert_eq!(SetBits(0b1010_0001).collect::<Vec<_>>(), [0, 5, 7]);
+        assert_eq!(SetBits(1 << 63).collect::<Vec<_>>(), [63]);
+    }
+}

@@ -1,0 +1,564 @@
+//! Parsing of the `CLOEXEC_*` variables: pure functions over byte slices.
+//!
+//! Read once at load. A bad part of a value is reported (the caller turns
+//! each report into one warning line naming the variable and the bad part)
+//! and ignored; the rest of the value is used. A bad setting never stops the
+//! host program.
+
+use crate::keepset::KeepSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Keep 0-2, `CLOEXEC_KEEP`, and deliberate inheritance (K3-K7).
+    Smart,
+    /// Keep 0-2 and `CLOEXEC_KEEP` only.
+    Strict,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Sweep,
+    /// Report what would be swept; change nothing.
+    Audit,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl Level {
+    pub fn to_filter(self) -> log::LevelFilter {
+        match self {
+            Level::Off => log::LevelFilter::Off,
+            Level::Error => log::LevelFilter::Error,
+            Level::Warn => log::LevelFilter::Warn,
+            Level::Info => log::LevelFilter::Info,
+            Level::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
+/// The programs that never leak by accident (K7): the shells.
+pub const DEFAULT_PASSTHROUGH: &[u8] = b"bash,sh,dash,zsh,ksh,mksh,fish,busybox";
+
+/// How many names `CLOEXEC_PASSTHROUGH` may hold, and their total bytes.
+pub const NAMES_CAPACITY: usize = 32;
+pub const NAMES_BYTES: usize = 512;
+
+/// The longest `CLOEXEC_LOG_FILE` path accepted.
+pub const PATH_CAPACITY: usize = 512;
+
+/// A fixed-capacity list of short names (program basenames).
+#[derive(Clone, Debug)]
+pub struct NameList {
+    bytes: [u8; NAMES_BYTES],
+    ends: [u16; NAMES_CAPACITY],
+    count: usize,
+}
+
+impl NameList {
+    pub const fn new() -> Self {
+        NameList {
+            bytes: [0; NAMES_BYTES],
+            ends: [0; NAMES_CAPACITY],
+            count: 0,
+        }
+    }
+
+    fn used(&self) -> usize {
+        self.count
+            .checked_sub(1)
+            .and_then(|last| self.ends.get(last))
+            .map_or(0, |&end| usize::from(end))
+    }
+
+    /// Appends a name; false if there is no room.
+    pub fn push(&mut self, name: &[u8]) -> bool {
+        let start = self.used();
+        let end = start + name.len();
+        let (Some(dst), Some(end_slot)) = (
+            self.bytes.get_mut(start..end),
+            self.ends.get_mut(self.count),
+        ) else {
+            return false;
+        };
+        dst.copy_from_slice(name);
+        *end_slot = end as u16;
+        self.count += 1;
+        true
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = self.ends.get(..self.count).unwrap_or(&[]);
+        ends.iter().scan(0usize, |start, &end| {
+            let name = self.bytes.get(*start..usize::from(end)).unwrap_or(&[]);
+            *start = usize::from(end);
+            Some(name)
+        })
+    }
+
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.iter().any(|n| n == name)
+    }
+}
+
+impl Default for NameList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A fixed-capacity path, NUL-terminated for the kernel.
+#[derive(Clone, Debug)]
+pub struct PathBuf {
+    bytes: [u8; PATH_CAPACITY + 1],
+    len: usize,
+}
+
+impl PathBuf {
+    pub fn new(path: &[u8]) -> Option<Self> {
+        if path.is_empty() || path.contains(&0) {
+            return None;
+        }
+        let mut buf = PathBuf {
+            bytes: [0; PATH_CAPACITY + 1],
+            len: path.len(),
+        };
+        buf.bytes.get_mut(..path.len())?.copy_from_slice(path);
+        Some(buf)
+    }
+
+    pub fn as_cstr(&self) -> &core::ffi::CStr {
+        core::ffi::CStr::from_bytes_until_nul(&self.bytes).unwrap_or(c"")
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The settings of one process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub policy: Policy,
+    pub mode: Mode,
+    /// `CLOEXEC_KEEP`, without 0-2.
+    pub keep: KeepSet,
+    pub passthrough: NameList,
+    pub log_level: Level,
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let mut passthrough = NameList::new();
+        parse_names(DEFAULT_PASSTHROUGH, &mut passthrough, &mut BadParts::new());
+        Settings {
+            policy: Policy::Smart,
+            mode: Mode::Sweep,
+            keep: KeepSet::new(),
+            passthrough,
+            log_level: Level::Warn,
+            log_file: None,
+        }
+    }
+}
+
+/// The bad parts found in one variable's value. Holds the first few; counts all.
+#[derive(Clone, Copy, Debug)]
+pub struct BadParts<'a> {
+    parts: [&'a [u8]; 4],
+    count: usize,
+}
+
+impl<'a> BadParts<'a> {
+    pub const fn new() -> Self {
+        BadParts {
+            parts: [&[]; 4],
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, part: &'a [u8]) {
+        if let Some(slot) = self.parts.get_mut(self.count) {
+            *slot = part;
+        }
+        self.count += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Total bad parts, including those not stored.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The stored bad parts.
+    pub fn stored(&self) -> &[&'a [u8]] {
+        self.parts.get(..self.count.min(4)).unwrap_or(&[])
+    }
+}
+
+impl Default for BadParts<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The variables this module reads.
+pub const VARIABLES: [&str; 6] = [
+    "CLOEXEC_KEEP",
+    "CLOEXEC_POLICY",
+    "CLOEXEC_MODE",
+    "CLOEXEC_PASSTHROUGH",
+    "CLOEXEC_LOG",
+    "CLOEXEC_LOG_FILE",
+];
+
+impl Settings {
+    /// Builds settings from `NAME=VALUE` environment entries. The first
+    /// entry of a name wins, as with `getenv`. In a secure-execution process
+    /// every `CLOEXEC_*` variable is ignored and the defaults are returned.
+    /// `report` is called once per variable that has bad parts.
+    pub fn from_env<'a>(
+        env: impl Iterator<Item = &'a [u8]>,
+        secure: bool,
+        report: &mut dyn FnMut(&'static str, &BadParts<'a>),
+    ) -> Settings {
+        let mut settings = Settings::default();
+        if secure {
+            return settings;
+        }
+        let mut seen = [false; VARIABLES.len()];
+        for entry in env {
+            let Some(rest) = entry.strip_prefix(b"CLOEXEC_") else {
+                continue;
+            };
+            let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let (name, value) = (
+                entry.get(..8 + eq).unwrap_or(&[]),
+                rest.get(eq + 1..).unwrap_or(&[]),
+            );
+            let Some(index) = VARIABLES.iter().position(|v| v.as_bytes() == name) else {
+                continue;
+            };
+            if let Some(done) = seen.get_mut(index) {
+                if *done {
+                    continue;
+                }
+                *done = true;
+            }
+            let mut bad = BadParts::new();
+            settings.apply(index, value, &mut bad);
+            if !bad.is_empty() {
+                report(VARIABLES.get(index).copied().unwrap_or("CLOEXEC_?"), &bad);
+            }
+        }
+        // Audit mode exists to show what would be swept: unless the user
+        // chose a level, show it.
+        let log_chosen = seen.get(4).copied().unwrap_or(false);
+        if settings.mode == Mode::Audit && !log_chosen {
+            settings.log_level = Level::Info;
+        }
+        settings
+    }
+
+    fn apply<'a>(&mut self, index: usize, value: &'a [u8], bad: &mut BadParts<'a>) {
+        match index {
+            0 => parse_fd_list(value, &mut self.keep, bad),
+            1 => {
+                if let Some(p) = parse_word(
+                    value,
+                    &[("smart", Policy::Smart), ("strict", Policy::Strict)],
+                    bad,
+                ) {
+                    self.policy = p;
+                }
+            }
+            2 => {
+                let words = [
+                    ("sweep", Mode::Sweep),
+                    ("audit", Mode::Audit),
+                    ("off", Mode::Off),
+                ];
+                if let Some(m) = parse_word(value, &words, bad) {
+                    self.mode = m;
+                }
+            }
+            3 => {
+                self.passthrough = NameList::new();
+                parse_names(value, &mut self.passthrough, bad);
+            }
+            4 => {
+                let words = [
+                    ("off", Level::Off),
+                    ("error", Level::Error),
+                    ("warn", Level::Warn),
+                    ("info", Level::Info),
+                    ("debug", Level::Debug),
+                ];
+                if let Some(l) = parse_word(value, &words, bad) {
+                    self.log_level = l;
+                }
+            }
+            _ => {
+                let path = trim(value);
+                if path.is_empty() {
+                    self.log_file = None;
+                } else if path.len() > PATH_CAPACITY {
+                    bad.push(path);
+                } else {
+                    self.log_file = PathBuf::new(path);
+                }
+            }
+        }
+    }
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    s.trim_ascii()
+}
+
+/// One word out of a fixed vocabulary, ASCII case-insensitive.
+fn parse_word<'a, T: Copy>(
+    value: &'a [u8],
+    words: &[(&str, T)],
+    bad: &mut BadParts<'a>,
+) -> Option<T> {
+    let word = trim(value);
+    let found = words
+        .iter()
+        .find(|(w, _)| w.as_bytes().eq_ignore_ascii_case(word))
+        .map(|&(_, t)| t);
+    if found.is_none() {
+        bad.push(word);
+    }
+    found
+}
+
+/// The largest descriptor number accepted: fds are C `int`s.
+pub const MAX_FD: u32 = i32::MAX as u32;
+
+/// A decimal fd number: digits only, at most [`MAX_FD`].
+pub fn parse_fd(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    u32::try_from(n).ok().filter(|&n| n <= MAX_FD)
+}
+
+/// `3,5,10-12`: fds and inclusive ranges. Empty items are skipped.
+pub fn parse_fd_list<'a>(value: &'a [u8], keep: &mut KeepSet, bad: &mut BadParts<'a>) {
+    for item in value.split(|&b| b == b',') {
+        let item = trim(item);
+        if item.is_empty() {
+            continue;
+        }
+        let parsed = match item.iter().position(|&b| b == b'-') {
+            None => parse_fd(item).map(|fd| (fd, fd)),
+            Some(dash) => {
+                let lo = item.get(..dash).map(trim).and_then(parse_fd);
+                let hi = item.get(dash + 1..).map(trim).and_then(parse_fd);
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
+                    _ => None,
+                }
+            }
+        };
+        match parsed {
+            Some((lo, hi)) if keep.insert_range(lo, hi) => {}
+            _ => bad.push(item),
+        }
+    }
+}
+
+/// `bash,sh,dash`: program names. A name with `/` is bad (names are basenames).
+pub fn parse_names<'a>(value: &'a [u8], names: &mut NameList, bad: &mut BadParts<'a>) {
+    for item in value.split(|&b| b == b',') {
+        let name = trim(item);
+        if name.is_empty() {
+            continue;
+        }
+        if name.contains(&b'/') || !names.push(name) {
+            bad.push(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(env: &[&[u8]]) -> (Settings, Vec<(String, Vec<String>)>) {
+        let mut reports = Vec::new();
+        let s = Settings::from_env(env.iter().copied(), false, &mut |var, bad| {
+            let parts = bad
+                .stored()
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            reports.push((var.to_string(), parts));
+        });
+        (s, reports)
+    }
+
+    fn keep_of(s: &Settings) -> Vec<(u32, u32)> {
+        s.keep.ranges().iter().map(|r| (r.lo, r.hi)).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let (s, reports) = parse(&[b"PATH=/bin"]);
+        assert_eq!(s.policy, Policy::Smart);
+        assert_eq!(s.mode, Mode::Sweep);
+        assert_eq!(s.log_level, Level::Warn);
+        assert!(s.log_file.is_none());
+        assert!(s.keep.ranges().is_empty());
+        assert!(s.passthrough.contains(b"bash") && s.passthrough.contains(b"busybox"));
+        assert!(!s.passthrough.contains(b"python3"));
+        assert!(reports.is_empty());
+    }
+
+    #[test]
+    fn every_variable() {
+        let (s, reports) = parse(&[
+            b"CLOEXEC_KEEP=3,5,10-12",
+            b"CLOEXEC_POLICY=strict",
+            b"CLOEXEC_MODE=audit",
+            b"CLOEXEC_PASSTHROUGH=make, git",
+            b"CLOEXEC_LOG=Debug",
+            b"CLOEXEC_LOG_FILE=/tmp/x.log",
+        ]);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!(keep_of(&s), [(3, 3), (5, 5), (10, 12)]);
+        assert_eq!(s.policy, Policy::Strict);
+        assert_eq!(s.mode, Mode::Audit);
+        assert_eq!(
+            s.passthrough.iter().collect::<Vec<_>>(),
+            [b"make".as_slice(), b"git"]
+        );
+        assert_eq!(s.log_level, Level::Debug);
+        assert_eq!(
+            s.log_file.as_ref().map(|p| p.as_bytes()),
+            Some(b"/tmp/x.log".as_slice())
+        );
+        assert_eq!(
+            s.log_file.as_ref().map(|p| p.as_cstr().to_bytes()),
+            Some(b"/tmp/x.log".as_slice())
+        );
+    }
+
+    #[test]
+    fn bad_parts_are_reported_and_the_rest_used() {
+        let (s, reports) =
+            parse(&[b"CLOEXEC_KEEP=3-,abc,7,-1,99999999999999999999,12-10,2147483648,9"]);
+        assert_eq!(keep_of(&s), [(7, 7), (9, 9)]);
+        assert_eq!(reports.len(), 1, "one line per variable");
+        assert_eq!(reports[0].0, "CLOEXEC_KEEP");
+        assert_eq!(reports[0].1, ["3-", "abc", "-1", "99999999999999999999"]);
+    }
+
+    #[test]
+    fn unknown_words_keep_the_default() {
+        let (s, reports) = parse(&[
+            b"CLOEXEC_POLICY=paranoid",
+            b"CLOEXEC_MODE=",
+            b"CLOEXEC_LOG=loud",
+        ]);
+        assert_eq!(s.policy, Policy::Smart);
+        assert_eq!(s.mode, Mode::Sweep);
+        assert_eq!(s.log_level, Level::Warn);
+        let vars: Vec<_> = reports.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(vars, ["CLOEXEC_POLICY", "CLOEXEC_MODE", "CLOEXEC_LOG"]);
+        assert_eq!(reports[0].1, ["paranoid"]);
+    }
+
+    #[test]
+    fn audit_shows_its_findings_unless_told_otherwise() {
+        let (s, _) = parse(&[b"CLOEXEC_MODE=audit"]);
+        assert_eq!(s.log_level, Level::Info);
+        let (s, _) = parse(&[b"CLOEXEC_MODE=audit", b"CLOEXEC_LOG=warn"]);
+        assert_eq!(s.log_level, Level::Warn);
+    }
+
+    #[test]
+    fn empty_passthrough_means_none() {
+        let (s, reports) = parse(&[b"CLOEXEC_PASSTHROUGH="]);
+        assert!(reports.is_empty());
+        assert_eq!(s.passthrough.iter().count(), 0);
+    }
+
+    #[test]
+    fn first_entry_wins() {
+        let (s, _) = parse(&[b"CLOEXEC_POLICY=strict", b"CLOEXEC_POLICY=smart"]);
+        assert_eq!(s.policy, Policy::Strict);
+    }
+
+    #[test]
+    fn secure_execution_ignores_everything() {
+        let env: [&[u8]; 3] = [
+            b"CLOEXEC_POLICY=strict",
+            b"CLOEXEC_LOG_FILE=/etc/passwd",
+            b"CLOEXEC_KEEP=zz",
+        ];
+        let mut reports = 0;
+        let s = Settings::from_env(env.iter().copied(), true, &mut |_, _| reports += 1);
+        assert_eq!(s.policy, Policy::Smart);
+        assert!(s.log_file.is_none());
+        assert_eq!(reports, 0);
+    }
+
+    #[test]
+    fn similar_names_are_not_settings() {
+        let (s, _) = parse(&[b"CLOEXEC_KEEPX=3", b"XCLOEXEC_KEEP=4", b"CLOEXEC_KEEP"]);
+        assert!(s.keep.ranges().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 6)) {
+            let entries: Vec<Vec<u8>> = VARIABLES
+                .iter()
+                .zip(&values)
+                .map(|(name, v)| [name.as_bytes(), b"=", v].concat())
+                .collect();
+            let (s, _) = parse(&entries.iter().map(|e| e.as_slice()).collect::<Vec<_>>());
+            for r in s.keep.ranges() {
+                prop_assert!(r.lo <= r.hi && r.hi <= MAX_FD);
+            }
+            for pair in s.keep.ranges().windows(2) {
+                prop_assert!(pair[0].hi < pair[1].lo);
+            }
+        }
+
+        #[test]
+        fn fd_lists_round_trip(fds in proptest::collection::btree_set(0u32..MAX_FD, 0..20)) {
+            let text = fds.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(",");
+            let mut keep = KeepSet::new();
+            let mut bad = BadParts::new();
+            parse_fd_list(text.as_bytes(), &mut keep, &mut bad);
+            prop_assert!(bad.is_empty());
+            for fd in &fds {
+                prop_assert!(keep.contains(*fd));
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The process-wide state, set once by the constructor: the settings, the
+//! pass-through decision, and (through `registry`) the inherited snapshot.
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_char, c_int};
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::settings::{BadParts, Mode, Policy, Settings, VARIABLES};
+use crate::{logger, policy, real, registry, sweep, sys};
+
+/// What the hooks consult.
+pub struct Global {
+    pub settings: Settings,
+    /// K7: this program never leaks by accident; nothing is swept.
+    pub passthrough: bool,
+}
+
+/// A value written once, then read by any thread without locking.
+struct InitCell<T> {
+    state: AtomicU8,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+const EMPTY: u8 = 0;
+const BUSY: u8 = 1;
+const READY: u8 = 2;
+
+// SAFETY: the value is written once, before READY is published with
+// Release; readers see READY with Acquire and only ever read.
+unsafe impl<T: Sync> Sync for InitCell<T> {}
+
+impl<T> InitCell<T> {
+    const fn new() -> Self {
+        InitCell {
+            state: AtomicU8::new(EMPTY),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    fn get(&self) -> Option<&T> {
+        if self.state.load(Ordering::Acquire) != READY {
+            return None;
+        }
+        // SAFETY: READY means the value was fully written and never changes.
+        Some(unsafe { (*self.value.get()).assume_init_ref() })
+    }
+
+    /// Claims the right to initialise; false if someone else has it.
+    fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Publishes the value. Only the claimant calls this, once.
+    fn publish(&self, value: T) -> &T {
+        // SAFETY: we hold the claim, so nobody else writes, and nobody reads
+        // before READY is published below.
+        let stored = unsafe { (*self.value.get()).write(value) };
+        self.state.store(READY, Ordering::Release);
+        stored
+    }
+}
+
+static GLOBAL: InitCell<Global> = InitCell::new();
+
+/// The state, once the constructor has run.
+pub fn get() -> Option<&'static Global> {
+    GLOBAL.get()
+}
+
+/// Runs the load-time work unless it has run or is running. Idempotent.
+pub fn ensure_init() {
+    if GLOBAL.get().is_none() && GLOBAL.claim() {
+        init();
+    }
+}
+
+unsafe extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// The process environment, as `NAME=VALUE` byte slices.
+pub fn environment() -> CStrArray {
+    // SAFETY: reading the pointer value of libc's `environ`; it is either
+    // NULL or a NULL-terminated array of C strings.
+    CStrArray(unsafe { environ })
+}
+
+/// A borrowed, NULL-terminated array of C strings (argv, envp); a NULL
+/// array is empty.
+#[derive(Clone, Copy)]
+pub struct CStrArray(pub *const *const c_char);
+
+impl CStrArray {
+    pub fn iter(self) -> impl Iterator<Item = &'static [u8]> {
+        let mut next = self.0;
+        core::iter::from_fn(move || {
+            if next.is_null() {
+                return None;
+            }
+            // SAFETY: `next` points into a NULL-terminated array that the
+            // caller of the hook passed (or `environ`), which outlives the
+            // hook; we never step past the NULL entry.
+            let entry = unsafe { *next };
+            if entry.is_null() {
+                next = core::ptr::null();
+                return None;
+            }
+            // SAFETY: as above; each entry is a NUL-terminated string.
+            next = unsafe { next.add(1) };
+            // SAFETY: `entry` is a NUL-terminated C string.
+            Some(unsafe { core::ffi::CStr::from_ptr(entry) }.to_bytes())
+        })
+    }
+}
+
+/// The load-time work: resolve symbols, read settings, decide pass-through,
+/// snapshot inherited fds, install the logger, report bad settings.
+fn init() {
+    // SAFETY: reading this thread's errno slot; dlsym may change errno and
+    // the host program must not notice that we loaded.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    real::resolve_all();
+
+    let mut bad: [(Option<&'static str>, BadParts<'static>); VARIABLES.len()] =
+        [(None, BadParts::new()); VARIABLES.len()];
+    let mut bad_count = 0;
+    let settings = Settings::from_env(
+        environment().iter(),
+        sys::secure_execution(),
+        &mut |var, parts| {
+            if let Some(slot) = bad.get_mut(bad_count) {
+                *slot = (Some(var), *parts);
+                bad_count += 1;
+            }
+        },
+    );
+
+    let passthrough = settings.policy == Policy::Smart && is_passthrough_program(&settings);
+    if settings.mode != Mode::Off && settings.policy == Policy::Smart && !passthrough {
+        snapshot_inherited();
+    }
+    let global = GLOBAL.publish(Global {
+        settings,
+        passthrough,
+    });
+    logger::install(global.settings.log_level);
+
+    for (var, parts) in bad.iter().take(bad_count) {
+        if let Some(var) = var {
+            log::warn!("{var}: ignoring {}", logger::BadList(parts));
+        }
+    }
+    if registry::inherited().count() == registry::INHERITED_CAPACITY {
+        log::warn!(
+            "more than {} fds inherited; those not recorded are swept at exec",
+            registry::INHERITED_CAPACITY
+        );
+    }
+    // SAFETY: restoring this thread's errno.
+    unsafe { *libc::__errno_location() = saved_errno };
+}
+
+/// K7, decided once: by `/proc/self/exe`, which names the interpreter even
+/// for a `#!` script; `AT_EXECFN` when `/proc` is missing.
+fn is_passthrough_program(settings: &Settings) -> bool {
+    let mut buf = [0u8; 256];
+    let exe = match sys::readlink(c"/proc/self/exe", &mut buf) {
+        Ok(n) => buf.get(..n).unwrap_or(&[]),
+        Err(_) => sys::exec_fn().map_or(&[][..], |p| p.to_bytes()),
+    };
+    policy::is_passthrough(exe, &settings.passthrough)
+}
+
+/// K3: records every fd open now, with its identity. One `getdents64`
+/// walk and one `fstat` per fd; skipped entirely when only 0-2 are open
+/// (`stat("/proc/self/fd").st_size` is the count on Linux ≥ 6.2).
+fn snapshot_inherited() {
+    if let Ok(count) = sys::stat_size(c"/proc/self/fd")
+        && count > 0
+        && count <= 3
+        && (0..3).all(|fd| sys::fcntl_getfd(fd).is_ok())
+    {
+        return;
+    }
+    let _ = sweep::for_each_open_fd(|fd: c_int| {
+        if fd > 2
+            && let Ok(id) = sys::fstat_id(fd)
+        {
+            registry::add_inherited(fd, id);
+        }
+    });
+}

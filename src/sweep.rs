@@ -1,0 +1,239 @@
+//! The sweep: mark every fd outside the keep set close-on-exec.
+//!
+//! A ladder of three methods, each complete on its own:
+//!
+//! 1. [`by_close_range`]: `close_range(lo, hi, CLOSE_RANGE_CLOEXEC)` once
+//!    per gap between kept ranges: k+1 system calls, whatever the number of
+//!    open fds. Linux ≥ 5.11.
+//! 2. [`by_proc`]: raw `getdents64` over `/proc/self/fd` into a stack
+//!    buffer, then `F_GETFD`/`F_SETFD` per open fd outside the keep set.
+//!    Used when `close_range` is missing or blocked.
+//! 3. [`by_probing`]: `F_GETFD` on every number from 3 up to the soft
+//!    `RLIMIT_NOFILE`, capped at [`PROBE_CAP`]. Used when `/proc` cannot be
+//!    opened (no procfs, or no free fd: `EMFILE`).
+//!
+//! Async-signal-safety: every step is a raw system call on stack memory (no
+//! `opendir`, which allocates; never glibc's `closefrom`, which can abort).
+//! The only shared state is one atomic flag. So the sweep runs in a vfork
+//! child, a fork child of a threaded program, and a signal handler.
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::keepset::KeepSet;
+use crate::sys::{self, Errno};
+
+/// The probing loop stops here even if the soft limit is higher: at
+/// `nofile = 1073741816` a full loop would take minutes. fds at or above
+/// this number are left as they are when neither `close_range` nor `/proc`
+/// is available.
+pub const PROBE_CAP: u32 = 1 << 20;
+
+/// Set once `close_range` said it is unsupported (`ENOSYS`, old kernel;
+/// `EINVAL`, no `CLOSE_RANGE_CLOEXEC`) or not allowed (`EPERM`, seccomp).
+/// Sticky: the answer will not change for this process. Atomic because
+/// threads may exec concurrently.
+static CLOSE_RANGE_UNUSABLE: AtomicBool = AtomicBool::new(false);
+
+/// Which rung of the ladder did the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    CloseRange,
+    Proc,
+    Probing,
+}
+
+impl Method {
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::CloseRange => "close_range",
+            Method::Proc => "/proc/self/fd",
+            Method::Probing => "probing",
+        }
+    }
+}
+
+/// Marks every fd outside `keep` close-on-exec, by the best method that works.
+pub fn sweep(keep: &KeepSet) -> Method {
+    if !CLOSE_RANGE_UNUSABLE.load(Ordering::Relaxed) {
+        match by_close_range(keep) {
+            Ok(()) => return Method::CloseRange,
+            Err(Errno::ENOSYS | Errno::EINVAL | Errno::EPERM) => {
+                CLOSE_RANGE_UNUSABLE.store(true, Ordering::Relaxed);
+            }
+            // Anything else is a passing failure: fall back this time only.
+            Err(_) => {}
+        }
+    }
+    if by_proc(keep).is_ok() {
+        return Method::Proc;
+    }
+    by_probing(keep);
+    Method::Probing
+}
+
+/// Rung 1. Safe anywhere: one system call per gap, no memory.
+pub fn by_close_range(keep: &KeepSet) -> Result<(), Errno> {
+    keep.gaps()
+        .try_for_each(|gap| sys::close_range_cloexec(gap.lo, gap.hi))
+}
+
+/// Rung 2. Safe anywhere: raw `getdents64` into a 4 KiB stack buffer.
+pub fn by_proc(keep: &KeepSet) -> Result<(), Errno> {
+    for_each_open_fd(|fd| {
+        if !keep.contains(fd as u32) {
+            // EBADF: closed meanwhile by another thread; nothing to do.
+            let _ = sys::set_cloexec(fd);
+        }
+    })
+}
+
+/// Rung 3. Safe anywhere: `fcntl` only. Costs one system call per number
+/// up to the soft limit (capped), open or not.
+pub fn by_probing(keep: &KeepSet) {
+    let limit = sys::nofile_soft_limit().unwrap_or(u64::from(PROBE_CAP));
+    let end = limit.min(u64::from(PROBE_CAP)) as u32;
+    for gap in keep.gaps() {
+        if gap.lo >= end {
+            break;
+        }
+        for fd in gap.lo..=gap.hi.min(end - 1) {
+            let _ = sys::set_cloexec(fd as c_int);
+        }
+    }
+}
+
+/// Calls `f` with every open fd of this process (not the directory fd
+/// used to list them), via `/proc/self/fd`.
+pub fn for_each_open_fd(mut f: impl FnMut(c_int)) -> Result<(), Errno> {
+    let dir = sys::open_dir(c"/proc/self/fd")?;
+    let mut buf = [0u8; 4096];
+    let result = loop {
+        match sys::getdents64(dir, &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                for fd in DirFds::new(buf.get(..n).unwrap_or(&[])) {
+                    if fd != dir {
+                        f(fd);
+                    }
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = sys::close(dir);
+    result
+}
+
+/// The fd numbers named by a buffer of `linux_dirent64` records; `.`, `..`
+/// and anything that is not a number are skipped.
+struct DirFds<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> DirFds<'a> {
+    /// Offsets in `struct linux_dirent64`: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+    const RECLEN_AT: usize = 16;
+    const NAME_AT: usize = 19;
+
+    fn new(buf: &'a [u8]) -> Self {
+        DirFds { buf }
+    }
+}
+
+impl Iterator for DirFds<'_> {
+    type Item = c_int;
+
+    fn next(&mut self) -> Option<c_int> {
+        loop {
+            let reclen_bytes = self.buf.get(Self::RECLEN_AT..Self::RECLEN_AT + 2)?;
+            let reclen = usize::from(u16::from_ne_bytes([
+                *reclen_bytes.first()?,
+                *reclen_bytes.get(1)?,
+            ]));
+            if reclen < Self::NAME_AT {
+                return None;
+            }
+            let record = self.buf.get(..reclen)?;
+            self.buf = self.buf.get(reclen..).unwrap_or(&[]);
+            let name = record.get(Self::NAME_AT..)?;
+            let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+            if let Some(fd) = crate::settings::parse_fd(name) {
+                return Some(fd as c_int);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &[u8]) -> Vec<u8> {
+        let reclen = (DirFds::NAME_AT + name.len() + 1).next_multiple_of(8);
+        let mut r = vec![0u8; reclen];
+        r[DirFds::RECLEN_AT..DirFds::RECLEN_AT + 2].copy_from_slice(&(reclen as u16).to_ne_bytes());
+        r[DirFds::NAME_AT..DirFds::NAME_AT + name.len()].copy_from_slice(name);
+        r
+    }
+
+    #[test]
+    fn parses_dirent_records() {
+        let buf: Vec<u8> = [&b"."[..], b"..", b"0", b"17", b"x", b"123456"]
+            .iter()
+            .flat_map(|n| record(n))
+            .collect();
+        assert_eq!(DirFds::new(&buf).collect::<Vec<_>>(), [0, 17, 123456]);
+    }
+
+    #[test]
+    fn truncated_buffers_stop_cleanly() {
+        let buf = record(b"42");
+        for cut in 0..buf.len() {
+            let _ = DirFds::new(&buf[..cut]).count();
+        }
+        let mut bad = record(b"5");
+        bad[DirFds::RECLEN_AT] = 3;
+        assert_eq!(DirFds::new(&bad).count(), 0);
+    }
+
+    // The three rungs against the real fd table of this test process: each
+    // must mark a leaked fd and leave a kept one alone.
+    fn check_rung(rung: impl Fn(&KeepSet)) {
+        let fds: Vec<c_int> = (0..3)
+            .map(|_| {
+                // SAFETY: plain open(2) of a static path, for the test only.
+                unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) }
+            })
+            .collect();
+        let [leak, kept, leak2] = fds[..] else {
+            panic!()
+        };
+        let mut keep = KeepSet::with_stdio();
+        keep.insert(kept as u32);
+        // Leave everything else the test harness has open alone.
+        for_each_open_fd(|fd| {
+            if !fds.contains(&fd) {
+                keep.insert(fd as u32);
+            }
+        })
+        .unwrap();
+        rung(&keep);
+        let cloexec = |fd| sys::fcntl_getfd(fd).unwrap() & libc::FD_CLOEXEC != 0;
+        assert!(cloexec(leak) && cloexec(leak2), "leaks marked");
+        assert!(!cloexec(kept), "kept fd untouched");
+        for fd in fds {
+            sys::close(fd).unwrap();
+        }
+    }
+
+    #[test]
+    fn each_rung_is_complete() {
+        check_rung(|k| by_close_range(k).unwrap());
+        check_rung(|k| by_proc(k).unwrap());
+        check_rung(by_probing);
+        check_rung(|k| {
+            sweep(k);
+        });
+    }
+}

@@ -1,0 +1,303 @@
+//! Raw Linux system calls: the one module that talks to the kernel directly.
+//!
+//! Why raw `syscall` instructions rather than libc's wrappers:
+//! - they never touch `errno`, so a hook hands the caller exactly the errno
+//!   the real call left;
+//! - they can never land in one of our own interposed symbols (a call to
+//!   `fcntl` from inside this library would bind to our `fcntl` hook);
+//! - every one of them is async-signal-safe, so they may run in a vfork
+//!   child, a fork child of a threaded program, or a signal handler.
+//!
+//! Every function here is a thin, safe wrapper: it takes plain values or
+//! slices and returns `Result<_, Errno>`.
+
+use core::ffi::{CStr, c_int, c_long};
+use core::mem::MaybeUninit;
+
+/// A kernel error number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub c_int);
+
+impl Errno {
+    pub const ENOSYS: Errno = Errno(libc::ENOSYS);
+    pub const EINVAL: Errno = Errno(libc::EINVAL);
+    pub const EPERM: Errno = Errno(libc::EPERM);
+    pub const EBADF: Errno = Errno(libc::EBADF);
+}
+
+pub type SysResult<T> = Result<T, Errno>;
+
+/// What makes an open file the same one later: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller passes a valid system call number and arguments
+    // that satisfy that call's contract; rcx and r11 are clobbered by the
+    // `syscall` instruction and declared so.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller passes a valid system call number and arguments
+    // that satisfy that call's contract.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a[0] as isize => ret,
+            in("x1") a[1],
+            in("x2") a[2],
+            in("x3") a[3],
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("libcloexec supports x86_64 and aarch64 Linux");
+
+fn check(ret: isize) -> SysResult<usize> {
+    if (-4095..0).contains(&ret) {
+        Err(Errno(-ret as c_int))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// `close_range(lo, hi, CLOSE_RANGE_CLOEXEC)`: mark a whole range close-on-exec.
+/// See close_range(2).
+pub fn close_range_cloexec(lo: u32, hi: u32) -> SysResult<()> {
+    // SAFETY: close_range takes plain integers and touches no memory.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_close_range,
+            [
+                lo as usize,
+                hi as usize,
+                libc::CLOSE_RANGE_CLOEXEC as usize,
+                0,
+            ],
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// `fcntl(fd, F_GETFD)`: the descriptor flags of `fd`. See fcntl(2).
+pub fn fcntl_getfd(fd: c_int) -> SysResult<c_int> {
+    // SAFETY: F_GETFD takes no pointer argument.
+    let ret = unsafe { raw_syscall(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]) };
+    check(ret).map(|flags| flags as c_int)
+}
+
+/// `fcntl(fd, F_SETFD, flags)`: set the descriptor flags of `fd`.
+pub fn fcntl_setfd(fd: c_int, flags: c_int) -> SysResult<()> {
+    // SAFETY: F_SETFD takes an integer argument, no pointer.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_fcntl,
+            [fd as usize, libc::F_SETFD as usize, flags as usize, 0],
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// Adds `FD_CLOEXEC` to `fd` unless it is already there.
+/// Returns whether the flag was added.
+pub fn set_cloexec(fd: c_int) -> SysResult<bool> {
+    let flags = fcntl_getfd(fd)?;
+    if flags & libc::FD_CLOEXEC != 0 {
+        return Ok(false);
+    }
+    fcntl_setfd(fd, flags | libc::FD_CLOEXEC).map(|()| true)
+}
+
+/// `fstat(fd)`, reduced to the identity of the open file.
+pub fn fstat_id(fd: c_int) -> SysResult<FileId> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: the kernel writes at most one `struct stat` to the pointer,
+    // which points at enough writable stack memory.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_fstat,
+            [fd as usize, st.as_mut_ptr() as usize, 0, 0],
+        )
+    };
+    check(ret)?;
+    // SAFETY: fstat succeeded, so the kernel filled the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(FileId {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    })
+}
+
+/// `stat(path).st_size`.
+pub fn stat_size(path: &CStr) -> SysResult<i64> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; the kernel writes one `struct stat`.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_newfstatat,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                st.as_mut_ptr() as usize,
+                0,
+            ],
+        )
+    };
+    check(ret)?;
+    // SAFETY: the call succeeded, so the struct is filled.
+    Ok(unsafe { st.assume_init() }.st_size)
+}
+
+fn openat(path: &CStr, flags: c_int, mode: u32) -> SysResult<c_int> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                flags as usize,
+                mode as usize,
+            ],
+        )
+    };
+    check(ret).map(|fd| fd as c_int)
+}
+
+/// Opens a directory for `getdents64`, close-on-exec.
+pub fn open_dir(path: &CStr) -> SysResult<c_int> {
+    openat(
+        path,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+}
+
+/// Opens a log file for appending: `O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC`, mode 0666 (umask applies).
+pub fn open_append(path: &CStr) -> SysResult<c_int> {
+    openat(
+        path,
+        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY,
+        0o666,
+    )
+}
+
+/// `getdents64(fd, buf)`: fills `buf` with directory records, returns the bytes used.
+pub fn getdents64(fd: c_int, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_getdents64,
+            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0],
+        )
+    };
+    check(ret)
+}
+
+/// `close(fd)`.
+pub fn close(fd: c_int) -> SysResult<()> {
+    // SAFETY: close takes a plain integer.
+    let ret = unsafe { raw_syscall(libc::SYS_close, [fd as usize, 0, 0, 0]) };
+    check(ret).map(drop)
+}
+
+/// `readlink(path, buf)`: returns the bytes written (not NUL-terminated).
+pub fn readlink(path: &CStr, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: `path` is NUL-terminated; the kernel writes at most `buf.len()` bytes.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_readlinkat,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+            ],
+        )
+    };
+    check(ret)
+}
+
+/// One `write(fd, buf)`; a short write is not retried (log lines are small).
+pub fn write(fd: c_int, buf: &[u8]) -> SysResult<usize> {
+    // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_write,
+            [fd as usize, buf.as_ptr() as usize, buf.len(), 0],
+        )
+    };
+    check(ret)
+}
+
+/// `getpid()`: the pid of the calling process (a vfork child gets its own).
+pub fn getpid() -> u32 {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { raw_syscall(libc::SYS_getpid, [0; 4]) as u32 }
+}
+
+/// The soft `RLIMIT_NOFILE`, via `prlimit64(0, RLIMIT_NOFILE, NULL, &old)`.
+pub fn nofile_soft_limit() -> SysResult<u64> {
+    let mut old = MaybeUninit::<libc::rlimit64>::uninit();
+    // SAFETY: a NULL new limit only reads; the kernel writes one rlimit64.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_prlimit64,
+            [
+                0,
+                libc::RLIMIT_NOFILE as usize,
+                0,
+                old.as_mut_ptr() as usize,
+            ],
+        )
+    };
+    check(ret)?;
+    // SAFETY: the call succeeded, so `old` is filled.
+    Ok(unsafe { old.assume_init() }.rlim_cur)
+}
+
+/// Whether this is a secure-execution process (`getauxval(AT_SECURE)`):
+/// setuid, setgid or file capabilities.
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector and is async-signal-safe.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// The path the kernel was asked to execute (`getauxval(AT_EXECFN)`).
+pub fn exec_fn() -> Option<&'static CStr> {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let p = unsafe { libc::getauxval(libc::AT_EXECFN) } as *const core::ffi::c_char;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: AT_EXECFN points at a NUL-terminated string on the initial
+    // stack, which lives as long as the process.
+    Some(unsafe { CStr::from_ptr(p) })
+}
