@@ -98,12 +98,30 @@ impl KeepSet {
         }
         let new_len = self.len + 1 - merged;
         // Move the tail so that exactly one slot remains at `start`.
-        self.ranges.copy_within(end..self.len, start + 1);
+        self.move_tail(end, start + 1);
         if let Some(slot) = self.ranges.get_mut(start) {
             *slot = FdRange::new(lo, hi);
         }
         self.len = new_len;
         true
+    }
+
+    /// Moves `ranges[from..len]` to start at `to`, without a panicking path
+    /// (`copy_within` has one).
+    fn move_tail(&mut self, from: usize, to: usize) {
+        let moved = self.len.saturating_sub(from);
+        let mut step = |i: usize| {
+            if let Some(r) = self.ranges.get(from + i).copied()
+                && let Some(dst) = self.ranges.get_mut(to + i)
+            {
+                *dst = r;
+            }
+        };
+        if to > from {
+            (0..moved).rev().for_each(&mut step);
+        } else {
+            (0..moved).for_each(&mut step);
+        }
     }
 
     /// The gaps between kept ranges, up to `u32::MAX`: what a sweep marks.

@@ -185,11 +185,21 @@ fn snapshot_inherited() {
     {
         return;
     }
-    let _ = sweep::for_each_open_fd(|fd: c_int| {
+    let mut record = |fd: c_int| {
         if fd > 2
             && let Ok(id) = sys::fstat_id(fd)
         {
             registry::add_inherited(fd, id);
         }
-    });
+    };
+    if sweep::for_each_open_fd(&mut record).is_err() {
+        // No /proc (or no free fd): probe the low numbers instead.
+        let limit = sys::nofile_soft_limit()
+            .unwrap_or(0)
+            .min(SNAPSHOT_PROBE_CAP);
+        (3..limit as c_int).for_each(record);
+    }
 }
+
+/// Without `/proc`, the snapshot probes fds below this number only.
+const SNAPSHOT_PROBE_CAP: u64 = 1024;

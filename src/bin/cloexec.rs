@@ -1,1 +1,173 @@
-fn main(){}
+//! `cloexec [OPTION]… [--] COMMAND [ARG]…`: run COMMAND with libcloexec
+//! preloaded and the `CLOEXEC_*` settings given as options.
+//!
+//! The library's path goes in front of `LD_PRELOAD`, the settings go in the
+//! environment, and COMMAND replaces this process through `execvp`, so it
+//! finds COMMAND on `PATH` the way env(1) does. `cloexec --profile` prints
+//! the same setup as shell lines instead. See `man/cloexec.1`.
+//!
+//! Unlike the library this binary uses std: it is never preloaded, and it
+//! only runs once, before COMMAND.
+//!
+//! It defines the C `main` itself (`no_main`) because std's runtime sets
+//! `SIGPIPE` to ignored before a Rust `main` runs, and std's `Command` then
+//! execs with `SIGPIPE` at its default and an empty signal mask. A wrapper
+//! should hand COMMAND the signals it was given, as env(1) does, so this one
+//! skips std's runtime and calls `execvp` itself.
+
+#![cfg_attr(not(test), no_main)]
+
+// The crate root's modules would live beside it, in src/bin/; keep them in
+// this binary's own folder instead.
+#[path = "cloexec/cli.rs"]
+mod cli;
+#[path = "cloexec/preload.rs"]
+mod preload;
+
+use std::ffi::{CString, OsString};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use cli::{Action, Settings, Vars};
+
+/// Bad usage: an unknown option, a bad value, no COMMAND.
+const EXIT_USAGE: i32 = 2;
+/// cloexec itself failed (no library, no working directory, a write error),
+/// as env(1) and timeout(1) use 125.
+const EXIT_FAILED: i32 = 125;
+/// COMMAND was found but could not be run.
+const EXIT_CANNOT_RUN: i32 = 126;
+/// COMMAND was not found.
+const EXIT_NOT_FOUND: i32 = 127;
+
+const USAGE: &str = "\
+Usage: cloexec [OPTION]... [--] COMMAND [ARG]...
+  or:  cloexec [OPTION]... --profile
+Run COMMAND with libcloexec preloaded: descriptors it leaks by accident are
+marked close-on-exec before it runs another program.
+
+  --keep LIST      never touch these fds (CLOEXEC_KEEP), e.g. 3,5,10-12
+  --strict         keep only what --keep names (CLOEXEC_POLICY=strict)
+  --audit          only report what would be marked (CLOEXEC_MODE=audit)
+  --log LEVEL      off, error, warn, info or debug (CLOEXEC_LOG)
+  --log-file PATH  append log lines to PATH, not stderr (CLOEXEC_LOG_FILE)
+  --profile        print shell lines that preload the library (and set the
+                   options given) for a shell profile, then exit
+  -h, --help       print this help and exit
+  --version        print the version and exit
+
+The library is found beside this command or in ../lib relative to it;
+CLOEXEC_LIBRARY names another. Exit status: COMMAND's, or 2 for bad usage,
+125 if cloexec fails, 126 if COMMAND cannot run, 127 if it is not found.
+See cloexec(1).
+";
+
+// Under `cargo test` the harness brings its own `main`, and this one is an
+// ordinary (unused) function.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // std captures argc/argv itself on glibc, so `args_os` works here.
+    // `exit` (not a return) flushes std's buffered stdout.
+    std::process::exit(run(std::env::args_os().skip(1).collect()))
+}
+
+fn run(argv: Vec<OsString>) -> i32 {
+    match cli::parse(&argv) {
+        Err(message) => fail(EXIT_USAGE, &message),
+        Ok(Action::Help) => print(USAGE),
+        Ok(Action::Version) => print(&format!("cloexec {}\n", env!("CARGO_PKG_VERSION"))),
+        Ok(Action::Profile(settings)) => match prepare(&settings) {
+            Ok((library, vars)) => print(&preload::profile(&library, &vars)),
+            Err(message) => fail(EXIT_FAILED, &message),
+        },
+        Ok(Action::Run {
+            settings,
+            program,
+            args,
+        }) => match prepare(&settings) {
+            Ok((library, vars)) => exec(&library, &vars, &program, &args),
+            Err(message) => fail(EXIT_FAILED, &message),
+        },
+    }
+}
+
+/// Finds the library and turns the settings into variables (with
+/// `--log-file` made absolute, since COMMAND and its children may change
+/// directory before they log).
+fn prepare(settings: &Settings) -> Result<(PathBuf, Vars), String> {
+    let override_path = match std::env::var_os("CLOEXEC_LIBRARY").filter(|p| !p.is_empty()) {
+        Some(path) => Some(absolute("CLOEXEC_LIBRARY", Path::new(&path))?),
+        None => None,
+    };
+    let library = preload::locate(override_path.as_deref())?;
+    let log_file = match &settings.log_file {
+        Some(path) => Some(absolute("--log-file", path)?),
+        None => None,
+    };
+    Ok((library, settings.vars(log_file.as_deref())))
+}
+
+/// `path` made absolute from the current directory (which need not exist
+/// when `path` is absolute already).
+fn absolute(what: &str, path: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(path)
+        .map_err(|e| format!("{what} {}: {}", path.display(), preload::plain_error(&e)))
+}
+
+/// Sets up the environment and replaces this process with `program`.
+/// Returns only if that fails.
+fn exec(library: &Path, vars: &[(&str, OsString)], program: &OsString, args: &[OsString]) -> i32 {
+    let preload = preload::prepend(library, std::env::var_os("LD_PRELOAD").as_deref());
+    // SAFETY: this process has one thread (nothing here starts another), so
+    // nothing can read the environment while it changes.
+    unsafe {
+        std::env::set_var("LD_PRELOAD", preload);
+        for (name, value) in vars {
+            std::env::set_var(name, value);
+        }
+    }
+    // Arguments come from the kernel's NUL-terminated argv, so they hold no
+    // NUL byte and `CString::new` cannot fail.
+    let c_args: Vec<CString> = std::iter::once(program)
+        .chain(args)
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let mut c_argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+    c_argv.push(std::ptr::null());
+    // SAFETY: `c_argv` is a NULL-terminated array of pointers to C strings
+    // that live (in `c_args`) across the call.
+    unsafe { libc::execvp(c_argv[0], c_argv.as_ptr()) };
+    let error = io::Error::last_os_error();
+    let code = if error.kind() == io::ErrorKind::NotFound {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_RUN
+    };
+    fail(
+        code,
+        &format!(
+            "'{}': {}",
+            program.to_string_lossy(),
+            preload::plain_error(&error)
+        ),
+    )
+}
+
+/// Writes `text` to stdout; returns the exit status.
+fn print(text: &str) -> i32 {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) => fail(
+            EXIT_FAILED,
+            &format!("write error: {}", preload::plain_error(&e)),
+        ),
+    }
+}
+
+/// Prints `cloexec: message` on stderr; returns `code`.
+fn fail(code: i32, message: &str) -> i32 {
+    let _ = writeln!(io::stderr(), "cloexec: {message}");
+    code
+}
