@@ -1,0 +1,599 @@
+//! The everyday idioms of issue #3, run for real under the default `smart` policy.
+//!
+//! Each idiom that hands a descriptor on purpose to the next program (process
+//! substitution, `3>file`, `flock 9`, `--passphrase-fd 3`, make's jobserver,
+//! `pass_fds`, socket activation, ...) must work with the library in
+//! `LD_PRELOAD` exactly as it does without it; each test asserts what the
+//! idiom's user sees: output, files, exit status.
+//!
+//! Every idiom runs three ways:
+//! - without the library, as a control that the idiom works on this machine;
+//! - with the library and no `CLOEXEC_*` setting (`smart`): it must work;
+//! - with `CLOEXEC_POLICY=strict CLOEXEC_PASSTHROUGH=` (keep only 0-2): there
+//!   the idiom is expected to break. Where that breakage was verified, the test
+//!   asserts it, as the control that the library is really loaded and sweeping;
+//!   otherwise the strict run asserts nothing.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long one run of an idiom may take before it is killed as hung.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Which library, if any, a run preloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lib {
+    /// No `LD_PRELOAD`: the control.
+    Without,
+    /// The library with no `CLOEXEC_*` setting: the `smart` default.
+    Smart,
+    /// `CLOEXEC_POLICY=strict` and no pass-through program: keeps only 0-2.
+    Strict,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The absolute path of the preload library, built once through the Makefile.
+fn library() -> &'static Path {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let status = Command::new("make")
+            .args(["-s", "-C"])
+            .arg(root())
+            .arg("all")
+            .status()
+            .expect("cannot run make");
+        assert!(status.success(), "`make all` failed: {status}");
+        let lib = root().join("target/release/libcloexec.so");
+        assert!(lib.is_file(), "{} was not built", lib.display());
+        lib
+    })
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// A private temporary directory, removed when dropped.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "libcloexec-idioms-{}-{n}-{tag}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("cannot create a scratch directory");
+        Scratch { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        fs::write(&path, contents).expect("cannot write a scratch file");
+        path
+    }
+
+    /// The file's contents, or "" if it does not exist.
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A command with a clean, fixed environment (no inherited `CLOEXEC_*`,
+/// `LD_PRELOAD`, `MAKEFLAGS` or `LISTEN_*`), preloading as `lib` says.
+fn command(program: impl AsRef<OsStr>, lib: Lib) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("LC_ALL", "C");
+    match lib {
+        Lib::Without => {}
+        Lib::Smart => {
+            cmd.env("LD_PRELOAD", library());
+        }
+        Lib::Strict => {
+            cmd.env("LD_PRELOAD", library())
+                .env("CLOEXEC_POLICY", "strict")
+                .env("CLOEXEC_PASSTHROUGH", "");
+        }
+    }
+    cmd
+}
+
+/// `bash -c SCRIPT bash ARGS...`
+fn bash(lib: Lib, script: &str, args: &[&Path]) -> Command {
+    let mut cmd = command("/bin/bash", lib);
+    cmd.arg("-c").arg(script).arg("bash").args(args);
+    cmd
+}
+
+/// What a run left behind. `status` is `None` if it was killed as hung.
+struct Outcome {
+    lib: Lib,
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "[{:?}] {status}", self.lib)?,
+            None => write!(f, "[{:?}] killed after {LIMIT:?}", self.lib)?,
+        }
+        write!(
+            f,
+            "\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+/// Kills the whole process group led by `child` (the command runs in its own
+/// group), with bash's builtin `kill`, which needs nothing else installed.
+fn kill_group(child: &mut Child) {
+    let _ = child.kill();
+    let _ = Command::new("/bin/bash")
+        .args(["-c", r#"kill -KILL -- "-$1""#, "bash"])
+        .arg(child.id().to_string())
+        .env_clear()
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Waits for `child` until `deadline`; kills its process group on expiry.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait().expect("cannot wait for a child") {
+            Some(status) => return Some(status),
+            None if Instant::now() >= deadline => {
+                kill_group(child);
+                let _ = child.wait();
+                return None;
+            }
+            None => sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// Starts `cmd` in its own process group, stdin from /dev/null, stdout and
+/// stderr into files of `scratch` (files, not pipes: a stray grandchild can't
+/// hold the test up), and `HOME` in `scratch`.
+fn spawn(mut cmd: Command, scratch: &Scratch) -> (Child, PathBuf, PathBuf) {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let out = scratch.path(&format!(".stdout.{n}"));
+    let err = scratch.path(&format!(".stderr.{n}"));
+    let child = cmd
+        .env("HOME", &scratch.dir)
+        .current_dir(&scratch.dir)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).expect("cannot create a stdout file"))
+        .stderr(fs::File::create(&err).expect("cannot create a stderr file"))
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+    (child, out, err)
+}
+
+fn collect(lib: Lib, status: Option<ExitStatus>, out: &Path, err: &Path) -> Outcome {
+    Outcome {
+        lib,
+        status,
+        stdout: fs::read_to_string(out).unwrap_or_default(),
+        stderr: fs::read_to_string(err).unwrap_or_default(),
+    }
+}
+
+/// Runs `cmd` to completion, or kills it after [`LIMIT`].
+fn run(lib: Lib, cmd: Command, scratch: &Scratch) -> Outcome {
+    let (mut child, out, err) = spawn(cmd, scratch);
+    let status = wait_until(&mut child, Instant::now() + LIMIT);
+    collect(lib, status, &out, &err)
+}
+
+const ALL: [Lib; 3] = [Lib::Without, Lib::Smart, Lib::Strict];
+
+/// Whether the programs an idiom needs are installed; says why not if not.
+/// (`.ci/run` installs them all, so on CI this never skips.)
+fn installed(idiom: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = (programs.iter().copied())
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        println!("skipped {idiom}: {missing:?} not installed");
+    }
+    missing.is_empty()
+}
+
+/// Runs one idiom with and without the library: `attempt` runs it in a fresh
+/// scratch directory and says whether the user saw what they expected (and
+/// what the run looked like). The control and the smart run must succeed.
+/// Returns the strict run's verdict, for the tests that verified it breaks.
+fn check_idiom(name: &str, attempt: impl Fn(Lib, &Scratch) -> (bool, String)) -> (bool, String) {
+    let mut strict = None;
+    for lib in ALL {
+        let scratch = Scratch::new(name);
+        let (ok, shown) = attempt(lib, &scratch);
+        match lib {
+            Lib::Without => assert!(
+                ok,
+                "{name}: the idiom does not even work without the library:\n{shown}"
+            ),
+            Lib::Smart => assert!(
+                ok,
+                "{name}: the idiom breaks under the default smart policy:\n{shown}"
+            ),
+            Lib::Strict => strict = Some((ok, shown)),
+        }
+    }
+    strict.expect("the strict run ran")
+}
+
+/// The strict run must have broken the idiom: the library is loaded and sweeping.
+fn assert_strict_breaks(name: &str, (ok, shown): (bool, String)) {
+    assert!(
+        !ok,
+        "{name}: the idiom still works with CLOEXEC_POLICY=strict and no pass-through, \
+         so the library did not sweep anything (is it loaded?):\n{shown}"
+    );
+}
+
+#[test]
+fn process_substitution_diff() {
+    let strict = check_idiom("diff", |lib, s| {
+        let o = run(
+            lib,
+            bash(lib, "diff <(echo a) <(echo a) && echo same", &[]),
+            s,
+        );
+        (o.success() && o.stdout == "same\n", o.to_string())
+    });
+    assert_strict_breaks("diff <(echo a) <(echo a)", strict);
+}
+
+#[test]
+fn redirect_3_to_file_for_python() {
+    let strict = check_idiom("py3", |lib, s| {
+        let file = s.path("out");
+        let script = r#"/usr/bin/python3 -c 'import os; os.write(3, b"hi")' 3>"$1""#;
+        let o = run(lib, bash(lib, script, &[&file]), s);
+        let got = s.read("out");
+        (o.success() && got == "hi", format!("out={got:?}\n{o}"))
+    });
+    assert_strict_breaks("python3 -c 'os.write(3, ...)' 3>file", strict);
+}
+
+#[test]
+fn redirect_3_to_file_for_python_from_dash() {
+    if !installed("dash -c", &["/usr/bin/dash"]) {
+        return;
+    }
+    let strict = check_idiom("dash3", |lib, s| {
+        let file = s.path("out");
+        let mut cmd = command("/usr/bin/dash", lib);
+        cmd.arg("-c")
+            .arg(r#"/usr/bin/python3 -c 'import os; os.write(3, b"hi")' 3>"$1""#)
+            .arg("dash")
+            .arg(&file);
+        let o = run(lib, cmd, s);
+        let got = s.read("out");
+        (o.success() && got == "hi", format!("out={got:?}\n{o}"))
+    });
+    assert_strict_breaks("dash -c 'python3 ... 3>file'", strict);
+}
+
+#[test]
+fn sh_c_echo_to_fd_3() {
+    let strict = check_idiom("sh3", |lib, s| {
+        let file = s.path("out");
+        let o = run(lib, bash(lib, r#"sh -c "echo hi >&3" 3>"$1""#, &[&file]), s);
+        let got = s.read("out");
+        (o.success() && got == "hi\n", format!("out={got:?}\n{o}"))
+    });
+    assert_strict_breaks(r#"sh -c "echo hi >&3" 3>file"#, strict);
+}
+
+#[test]
+fn exec_named_fd_then_bash_c() {
+    let strict = check_idiom("namedfd", |lib, s| {
+        let file = s.path("out");
+        let script = r#"exec {fd}>"$1"; bash -c "echo hi >&$fd" && echo "fd=$fd""#;
+        let o = run(lib, bash(lib, script, &[&file]), s);
+        let got = s.read("out");
+        (
+            o.success() && got == "hi\n" && o.stdout.starts_with("fd="),
+            format!("out={got:?}\n{o}"),
+        )
+    });
+    assert_strict_breaks(r#"exec {fd}>f; bash -c "echo hi >&$fd""#, strict);
+}
+
+#[test]
+fn exec_5_then_cat_dev_fd_5() {
+    let strict = check_idiom("devfd5", |lib, s| {
+        let file = s.write("in", "five\n");
+        let o = run(lib, bash(lib, r#"exec 5<"$1"; cat /dev/fd/5"#, &[&file]), s);
+        (o.success() && o.stdout == "five\n", o.to_string())
+    });
+    assert_strict_breaks("exec 5<f; cat /dev/fd/5", strict);
+}
+
+#[test]
+fn flock_on_fd_9() {
+    if !installed("flock", &["/usr/bin/flock"]) {
+        return;
+    }
+    let strict = check_idiom("flock", |lib, s| {
+        let lock = s.path("lock");
+        // While the subshell holds the lock through fd 9, a second `flock` on
+        // its own open of the file must find it taken.
+        let script = r#"( flock -n 9 || exit 1
+                           if flock -n "$1" true; then echo not-held; else echo held; fi
+                         ) 9>"$1""#;
+        let o = run(lib, bash(lib, script, &[&lock]), s);
+        (o.success() && o.stdout == "held\n", o.to_string())
+    });
+    assert_strict_breaks("( flock -n 9 || exit 1; ... ) 9>lock", strict);
+}
+
+#[test]
+fn gpg_passphrase_fd_3() {
+    if !installed("gpg", &["/usr/bin/gpg", "/usr/bin/gpgconf"]) {
+        return;
+    }
+    let strict = check_idiom("gpg", |lib, s| {
+        let home = s.path("gnupg");
+        fs::create_dir(&home).expect("cannot create GNUPGHOME");
+        let _ = Command::new("chmod").arg("700").arg(&home).status();
+        s.write("plain", "attack at dawn\n");
+        s.write("pw", "correct horse battery staple\n");
+        // --no-symkey-cache: the decryption must read fd 3 too, not the agent's cache.
+        let script = r#"
+            gpg="gpg --batch --quiet --no-tty --pinentry-mode loopback --no-symkey-cache --passphrase-fd 3"
+            $gpg --symmetric --output msg.gpg plain 3<pw || exit 11
+            $gpg --decrypt --output decrypted msg.gpg 3<pw || exit 12
+            cat decrypted"#;
+        let mut cmd = bash(lib, script, &[]);
+        cmd.env("GNUPGHOME", &home);
+        let o = run(lib, cmd, s);
+        // The agent that gpg started outlives it (in its own session): stop it.
+        let _ = Command::new("gpgconf")
+            .arg("--kill")
+            .arg("all")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("GNUPGHOME", &home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        (o.success() && o.stdout == "attack at dawn\n", o.to_string())
+    });
+    assert_strict_breaks("gpg --passphrase-fd 3 ... 3<pw", strict);
+}
+
+#[test]
+fn wrappers_env_nice_timeout_pass_fd_7() {
+    let strict = check_idiom("wrappers", |lib, s| {
+        let file = s.write("in", "seven\n");
+        let script = r#"env nice timeout 5 sh -c "cat <&7" 7<"$1""#;
+        let o = run(lib, bash(lib, script, &[&file]), s);
+        (o.success() && o.stdout == "seven\n", o.to_string())
+    });
+    assert_strict_breaks(r#"env nice timeout 5 sh -c "cat <&7" 7<f"#, strict);
+}
+
+#[test]
+fn xargs_cat_dev_fd_7() {
+    let strict = check_idiom("xargs", |lib, s| {
+        let file = s.write("in", "via xargs\n");
+        let script = r#"echo /dev/fd/7 | xargs cat 7<"$1""#;
+        let o = run(lib, bash(lib, script, &[&file]), s);
+        (o.success() && o.stdout == "via xargs\n", o.to_string())
+    });
+    assert_strict_breaks("echo /dev/fd/7 | xargs cat 7<f", strict);
+}
+
+#[test]
+fn make_jobserver_reaches_recursive_make() {
+    if !installed("make -j2", &["/usr/bin/make"]) {
+        return;
+    }
+    let strict = check_idiom("make", |lib, s| {
+        let mut cmd = command("/usr/bin/make", lib);
+        cmd.arg("-j2")
+            .arg("-f")
+            .arg(fixture("jobserver/Makefile"))
+            .arg(format!("OUT={}", s.dir.display()));
+        let o = run(lib, cmd, s);
+        // The sub-make got the jobserver (it says so in MAKEFLAGS and did not
+        // fall back to -j1), and its two jobs really ran side by side.
+        let ok = o.success()
+            && !o.stderr.contains("jobserver unavailable")
+            && o.stdout.contains("--jobserver-auth=")
+            && o.stdout.contains("a met b")
+            && o.stdout.contains("b met a");
+        (ok, o.to_string())
+    });
+    if strict.1.contains("--jobserver-auth=fifo:") {
+        // make >= 4.4 passes a named pipe, not fds: strict has nothing to break.
+        println!("make -j2 strict run not checked: this make's jobserver is a fifo");
+        return;
+    }
+    assert!(
+        strict.1.contains("jobserver unavailable"),
+        "make -j2 with +$(MAKE): under strict the sub-make should lose the jobserver:\n{}",
+        strict.1
+    );
+    assert_strict_breaks("make -j2 with +$(MAKE)", strict);
+}
+
+#[test]
+fn python_subprocess_pass_fds() {
+    let strict = check_idiom("pass_fds", |lib, s| {
+        let script = r#"
+import os, subprocess, sys
+r, w = os.pipe()
+child = "import os, sys; os.write(int(sys.argv[1]), b'through pass_fds')"
+p = subprocess.run([sys.executable, "-c", child, str(w)], pass_fds=[w])
+os.close(w)
+print(os.read(r, 100).decode(), p.returncode)
+"#;
+        let mut cmd = command("/usr/bin/python3", lib);
+        cmd.arg("-c").arg(script);
+        let o = run(lib, cmd, s);
+        (
+            o.success() && o.stdout == "through pass_fds 0\n",
+            o.to_string(),
+        )
+    });
+    assert_strict_breaks("subprocess.run(..., pass_fds=[w])", strict);
+}
+
+#[test]
+fn python_set_inheritable_then_execv() {
+    let strict = check_idiom("inheritable", |lib, s| {
+        let file = s.write("in", "inherited on purpose\n");
+        // The fd number reaches the new program only as "$0", not as /dev/fd/N.
+        let script = r#"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.set_inheritable(fd, True)
+os.execv("/bin/sh", ["sh", "-c", 'exec cat <&$0', str(fd)])
+"#;
+        let mut cmd = command("/usr/bin/python3", lib);
+        cmd.arg("-c").arg(script).arg(&file);
+        let o = run(lib, cmd, s);
+        (
+            o.success() && o.stdout == "inherited on purpose\n",
+            o.to_string(),
+        )
+    });
+    assert_strict_breaks("os.set_inheritable(fd, True); os.execv(...)", strict);
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("cannot bind 127.0.0.1:0")
+        .port()
+}
+
+/// Connects to the activated program and reads what it sends; gives up at
+/// `deadline` or as soon as `child` has exited without ever accepting.
+fn talk_to(port: u16, child: &mut Child, deadline: Instant) -> Result<String, String> {
+    let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let mut stream = loop {
+        match TcpStream::connect_timeout(&addr.into(), Duration::from_secs(1)) {
+            Ok(stream) => break stream,
+            Err(e) if Instant::now() >= deadline => return Err(format!("connect: {e}")),
+            Err(e) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("connect: {e}; activator exited: {status}"));
+                }
+                sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    stream
+        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .expect("cannot set a read timeout");
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut reply = String::new();
+    match stream.read_to_string(&mut reply) {
+        Ok(_) => Ok(reply),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => Err(format!("read: {e}")),
+        Err(e) => Err(format!("read: {e} after {reply:?}")),
+    }
+}
+
+#[test]
+fn systemd_socket_activate_hands_over_fd_3() {
+    if !installed(
+        "systemd-socket-activate",
+        &["/usr/bin/systemd-socket-activate"],
+    ) {
+        return;
+    }
+    const REPLY: &str = "activated on fd 3\n";
+    let strict = check_idiom("activate", |lib, s| {
+        let program = r#"
+import os, socket
+assert os.environ["LISTEN_FDS"] == "1", os.environ.get("LISTEN_FDS")
+conn, _ = socket.socket(fileno=3).accept()
+conn.sendall(b"activated on fd 3\n")
+conn.close()
+"#;
+        // A port can be taken between free_port() and the bind: try a few.
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = command("/usr/bin/systemd-socket-activate", lib);
+            cmd.arg("-l")
+                .arg(format!("127.0.0.1:{port}"))
+                .args(["/bin/sh", "-c", r#"exec /usr/bin/python3 -c "$0""#])
+                .arg(program);
+            let (mut child, out, err) = spawn(cmd, s);
+            let deadline = Instant::now() + LIMIT;
+            let reply = talk_to(port, &mut child, deadline);
+            let status = wait_until(&mut child, deadline);
+            let o = collect(lib, status, &out, &err);
+            let shown = format!("port {port}: reply {reply:?}\n{o}");
+            if o.stderr.contains("Address already in use") {
+                tries.push(shown);
+                continue;
+            }
+            return (reply.as_deref() == Ok(REPLY) && o.success(), shown);
+        }
+        (false, tries.join("\n"))
+    });
+    assert_strict_breaks("systemd-socket-activate -l ... sh -c 'exec ...'", strict);
+}
+
+#[test]
+fn here_string() {
+    // The one idiom that survives even strict: it uses only fd 0.
+    let (ok, shown) = check_idiom("herestring", |lib, s| {
+        let o = run(lib, bash(lib, "cat <<< hi", &[]), s);
+        (o.success() && o.stdout == "hi\n", o.to_string())
+    });
+    assert!(
+        ok,
+        "cat <<< hi: fd 0 must never be touched, even by strict:\n{shown}"
+    );
+}
