@@ -19,6 +19,7 @@ lib:
 	$(CARGO) build --release --locked
 
 include c-harness/harness.mk
+include c-harness/hardening.mk
 include mk/install.mk
 include mk/demo.mk
 include mk/bench.mk

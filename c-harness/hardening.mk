@@ -1,0 +1,3 @@
+# owned by the hardening work (issue 6)
+.PHONY: stress
+stress: all
