@@ -1,0 +1,116 @@
+#include "common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void vline(int fd, const char *prefix, const char *fmt, va_list ap)
+{
+    char line[8192];
+    int head = snprintf(line, sizeof line, "%s", prefix);
+    int body = vsnprintf(line + head, sizeof line - (size_t)head - 1, fmt, ap);
+    size_t len = (size_t)head + (body < 0 ? 0 : (size_t)body);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len++] = '\n';
+    write_all(fd, line, len);
+}
+
+void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline(1, "", fmt, ap);
+    va_end(ap);
+}
+
+void fail(int code, const char *fmt, ...)
+{
+    char prefix[32];
+    va_list ap;
+    snprintf(prefix, sizeof prefix, "FAIL %d: ", code);
+    va_start(ap, fmt);
+    vline(2, prefix, fmt, ap);
+    va_end(ap);
+    _exit(code);
+}
+
+static const char *type_name(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "reg";
+    case S_IFDIR: return "dir";
+    case S_IFCHR: return "chr";
+    case S_IFBLK: return "blk";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "sock";
+    case S_IFLNK: return "lnk";
+    default: return "anon";
+    }
+}
+
+const char *describe_fd(int fd, char *buf, size_t len)
+{
+    char link[64];
+    struct stat st;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, len - 1);
+    if (n >= 0) {
+        buf[n] = '\0';
+        return buf;
+    }
+    if (fstat(fd, &st) == 0)
+        snprintf(buf, len, "%s:[%llu:%llu]", type_name(st.st_mode),
+                 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    else
+        snprintf(buf, len, "?:[%s]", errno_name(errno));
+    return buf;
+}
+
+int soft_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SCAN_CAP)
+        return SCAN_CAP;
+    return (int)rl.rlim_cur;
+}
+
+const char *errno_name(int err)
+{
+    static char other[16];
+    switch (err) {
+    case 0: return "0";
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case ENOSYS: return "ENOSYS";
+    case EPERM: return "EPERM";
+    case EMFILE: return "EMFILE";
+    case ENOEXEC: return "ENOEXEC";
+    case ENOTDIR: return "ENOTDIR";
+    default:
+        snprintf(other, sizeof other, "E%d", err);
+        return other;
+    }
+}

@@ -1,0 +1,370 @@
+//! Shared helpers of the integration tests.
+//!
+//! - Paths: [`root`], [`lib_path`], [`harness`]; [`build_once`] builds them
+//!   (`make -s -C <root> all`) once per test binary.
+//! - Running: [`run`] spawns a [`Command`] with or without
+//!   `LD_PRELOAD=<abs lib path>`, extra env and a timeout, and returns its
+//!   [`Outcome`]. Inherited `LD_PRELOAD` and `CLOEXEC_*` are always removed
+//!   first, so a control run is really without the library.
+//! - Reading the harness (see `c-harness/README.md`): [`parse_fds`] reads the
+//!   probe's `fd N TARGET` lines, [`parse_leaks`] the leaky parent's
+//!   `leak N KIND TARGET` lines, [`leaks_seen`] says which leaks reached the
+//!   probe (same number and same target).
+//! - [`TempDir`] is a fresh directory per call, safe in parallel, removed on drop.
+//!
+//! Each test binary compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Timeout for a single harness run that should take milliseconds.
+pub const SHORT: Duration = Duration::from_secs(30);
+/// Timeout for a stress run (hundreds of fork+exec).
+pub const LONG: Duration = Duration::from_secs(120);
+
+/// The repository root (where `Cargo.toml` and `Makefile` are).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the library, the wrapper and the C harness with
+/// `make -s -C <root> all`, once per test binary. Panics with make's output
+/// if the build fails.
+pub fn build_once() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new("make")
+            .args(["-s", "-C"])
+            .arg(root())
+            .arg("all")
+            .env_remove("LD_PRELOAD")
+            .output()
+            .expect("cannot run make");
+        assert!(
+            out.status.success(),
+            "make all failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// Absolute path of `target/release/libcloexec.so`.
+pub fn lib_path() -> PathBuf {
+    root().join("target/release/libcloexec.so")
+}
+
+/// Absolute path of the harness program `target/harness/<name>`.
+pub fn harness(name: &str) -> PathBuf {
+    root().join("target/harness").join(name)
+}
+
+/// A new empty directory under the system temp dir, unique per process and
+/// call (safe for tests running in parallel), removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("cloexec-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether a run gets the library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preload {
+    /// No `LD_PRELOAD` (a control run).
+    Without,
+    /// `LD_PRELOAD=<lib_path()>`.
+    With,
+}
+
+/// How a run ended, with everything it wrote.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal number, if a signal ended it.
+    pub signal: Option<i32>,
+    /// True if it ran past the timeout and was killed.
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// True if it exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// A multi-line summary for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "code {:?}, signal {:?}, timed out {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            self.signal,
+            self.timed_out,
+            clip(&self.stdout),
+            clip(&self.stderr)
+        )
+    }
+}
+
+/// Keeps assertion messages readable: the first and last lines of long output.
+fn clip(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= 120 {
+        return text.to_string();
+    }
+    format!(
+        "{}\n[... {} lines ...]\n{}",
+        lines[..60].join("\n"),
+        lines.len() - 120,
+        lines[lines.len() - 60..].join("\n")
+    )
+}
+
+/// Runs `cmd` with stdout and stderr captured and stdin from /dev/null.
+///
+/// Removes inherited `LD_PRELOAD` and `CLOEXEC_*`, then sets `LD_PRELOAD` per
+/// `preload` and the pairs in `env`. The child gets its own process group; on
+/// timeout the whole group is killed and the outcome has `timed_out` set.
+pub fn run(mut cmd: Command, preload: Preload, env: &[(&str, &str)], timeout: Duration) -> Outcome {
+    cmd.env_remove("LD_PRELOAD");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CLOEXEC_") {
+            cmd.env_remove(&key);
+        }
+    }
+    if preload == Preload::With {
+        cmd.env("LD_PRELOAD", lib_path());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+
+    let pid = child.id();
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    while !exited(pid) {
+        if Instant::now() >= deadline {
+            timed_out = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    // The child is a zombie (or hung) and still holds its process group id,
+    // so this reaches only its own group: on timeout the child itself, and
+    // always any grandchild still holding the output pipes.
+    kill_group(pid);
+    let status = child.wait().expect("wait for child");
+    Outcome {
+        code: status.code(),
+        signal: status.signal(),
+        timed_out,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// True once the child has exited; it is not reaped (WNOWAIT).
+fn exited(pid: u32) -> bool {
+    // SAFETY: waitid writes only into `info`, a zeroed siginfo_t we own.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r == 0 && info.si_pid() != 0
+    }
+}
+
+fn kill_group(pgid: u32) {
+    // SAFETY: kill(2) with a negative pid signals the process group the child
+    // leads (process_group(0)); it touches no memory of ours.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+/// Makes `cmd` start with only fds 0, 1 and 2: every other fd the test
+/// process has (this machine hands out extra inherited fds) is marked
+/// close-on-exec in the child just before exec, with
+/// `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)`. (Marked, not closed: std's own
+/// exec-error pipe must stay open until the exec.)
+pub fn close_inherited_fds(cmd: &mut Command) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: the closure makes only close_range or fcntl syscalls, which are
+    // async-signal-safe and allocate nothing, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+                // A kernel before 5.13: one by one, up to the harness's limit.
+                for fd in 3..65536 {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The probe's report: fd number -> target, from its `fd N TARGET` lines.
+pub fn parse_fds(text: &str) -> BTreeMap<i32, String> {
+    let mut fds = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ' ');
+        if parts.next() != Some("fd") {
+            continue;
+        }
+        if let (Some(Ok(n)), Some(target)) = (parts.next().map(str::parse), parts.next()) {
+            fds.insert(n, target.to_string());
+        }
+    }
+    fds
+}
+
+/// One fd the leaky parent opened without close-on-exec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leak {
+    pub kind: String,
+    pub target: String,
+}
+
+/// The leaky parent's leaks: fd number -> kind and target, from its
+/// `leak N KIND TARGET` lines.
+pub fn parse_leaks(text: &str) -> BTreeMap<i32, Leak> {
+    let mut leaks = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(4, ' ');
+        if parts.next() != Some("leak") {
+            continue;
+        }
+        if let (Some(Ok(n)), Some(kind), Some(target)) =
+            (parts.next().map(str::parse), parts.next(), parts.next())
+        {
+            leaks.insert(
+                n,
+                Leak {
+                    kind: kind.to_string(),
+                    target: target.to_string(),
+                },
+            );
+        }
+    }
+    leaks
+}
+
+/// The leaks that reached the probe: same fd number, same target.
+pub fn leaks_seen(leaks: &BTreeMap<i32, Leak>, fds: &BTreeMap<i32, String>) -> Vec<i32> {
+    leaks
+        .iter()
+        .filter(|(n, leak)| fds.get(n) == Some(&leak.target))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// The 13 entry points, as the leaky parent names them.
+pub const ENTRIES: [&str; 13] = [
+    "execve",
+    "execv",
+    "execvp",
+    "execvpe",
+    "execl",
+    "execle",
+    "execlp",
+    "fexecve",
+    "execveat",
+    "posix_spawn",
+    "posix_spawnp",
+    "system",
+    "popen",
+];
+
+/// The nine that replace the caller (usable in a vfork child, a fork child
+/// of a threaded program, a signal handler).
+pub const EXEC_ENTRIES: [&str; 9] = [
+    "execve", "execv", "execvp", "execvpe", "execl", "execle", "execlp", "fexecve", "execveat",
+];
+
+/// A `leaky` command: `leaky ENTRY OPTIONS... -- probe PROBE_ARGS...`.
+/// (Its temp files carry its pid and are unlinked at once, so runs in
+/// parallel never collide.)
+pub fn leaky(entry: &str, options: &[&str], probe_args: &[&str]) -> Command {
+    let mut cmd = Command::new(harness("leaky"));
+    cmd.arg(entry)
+        .args(options)
+        .arg("--")
+        .arg(harness("probe"))
+        .args(probe_args);
+    cmd
+}
+
+/// How many times the probe reported (its `probe method ...` lines).
+pub fn probe_runs(text: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with("probe method "))
+        .count()
+}
+
+/// The `HARNESS_MARK` the probe saw in its environment, if any.
+pub fn probe_mark(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("probe-env HARNESS_MARK "))
+}
+
+/// `fd (kind)` for each listed leak, for assertion messages.
+pub fn name_leaks(leaks: &BTreeMap<i32, Leak>, fds: &[i32]) -> String {
+    let names: Vec<String> = fds
+        .iter()
+        .map(|n| match leaks.get(n) {
+            Some(l) => format!("{n} ({} {})", l.kind, l.target),
+            None => n.to_string(),
+        })
+        .collect();
+    names.join(", ")
+}

@@ -1,0 +1,257 @@
+//! Each rung of the sweep ladder, forced for real in the leaky parent
+//! (`CLOEXEC_POLICY=strict`), the way systemd's test-fd-util runs one check
+//! four ways:
+//!
+//! | run | what the library meets | rung it must use |
+//! |---|---|---|
+//! | seccomp, close_range -> ENOSYS / EPERM / EINVAL | close_range fails | `/proc/self/fd` walk |
+//! | fd table full (EMFILE) | nothing can be opened | close_range |
+//! | fd table full + seccomp ENOSYS | neither works | loop to the soft RLIMIT_NOFILE |
+//! | empty tmpfs over /proc (`noproc`) | no procfs | close_range |
+//! | empty tmpfs over /proc + seccomp ENOSYS | neither works | loop to the soft RLIMIT_NOFILE |
+//!
+//! The leaky parent checks its own setup (close_range really fails with the
+//! errno asked for; `open` really fails with EMFILE) and exits with its own
+//! code if not. Each run is done through several entry points, with a
+//! control without the library that shows every leak reaching the probe.
+//! If no mount namespace can be made, the /proc runs are skipped with the
+//! reason printed.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+const STRICT: &[(&str, &str)] = &[("CLOEXEC_POLICY", "strict")];
+
+/// The entries that spawn from the parent but cannot start a shell or make a
+/// pipe when no fd can be opened: with a full fd table, `popen` fails to
+/// make its pipe (in the library run too, as the fds are only marked), and
+/// without the library `system`'s shell cannot load its libraries. The
+/// statically linked probe starts anyway.
+const FULL_TABLE_ENTRIES: [&str; 12] = [
+    "execve",
+    "execv",
+    "execvp",
+    "execvpe",
+    "execl",
+    "execle",
+    "execlp",
+    "fexecve",
+    "execveat",
+    "posix_spawn",
+    "posix_spawnp",
+    "system",
+];
+
+struct Variant<'a> {
+    /// leaky options that set the scene.
+    opts: &'a [&'a str],
+    /// Lines the leaky parent prints once its setup is verified.
+    setup_lines: &'a [&'a str],
+    /// Run under `noproc` (an empty tmpfs over /proc).
+    no_procfs: bool,
+    entries: &'a [&'a str],
+    /// Entries whose control run cannot work (see FULL_TABLE_ENTRIES).
+    no_control: &'a [&'a str],
+}
+
+enum Check {
+    Done(Vec<String>),
+    Skip(String),
+}
+
+fn command(v: &Variant, entry: &str) -> Command {
+    let cmd = leaky(entry, v.opts, &[]);
+    if !v.no_procfs {
+        return cmd;
+    }
+    let mut wrapped = Command::new(harness("noproc"));
+    wrapped.arg(cmd.get_program()).args(cmd.get_args());
+    wrapped
+}
+
+/// Common checks of one run; returns what failed.
+fn scene_problems(v: &Variant, what: &str, out: &Outcome) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !out.success() {
+        problems.push(format!("{what}: leaky failed: {}", out.describe()));
+        return problems;
+    }
+    for line in v.setup_lines {
+        if !out.stdout.lines().any(|l| l.starts_with(line)) {
+            problems.push(format!("{what}: no '{line}' line: {}", out.describe()));
+        }
+    }
+    if probe_runs(&out.stdout) != 1 {
+        problems.push(format!(
+            "{what}: the probe did not report once: {}",
+            out.describe()
+        ));
+    }
+    let hidden = out
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("probe method scan"));
+    if v.no_procfs && !hidden {
+        problems.push(format!(
+            "{what}: /proc was not hidden from the probe: {}",
+            out.describe()
+        ));
+    }
+    problems
+}
+
+fn check_variant(v: &Variant) -> Check {
+    build_once();
+    let mut problems = Vec::new();
+    for &entry in v.entries {
+        if !v.no_control.contains(&entry) {
+            let control = run(command(v, entry), Preload::Without, STRICT, SHORT);
+            if let Some(reason) = skip_reason(&control) {
+                return Check::Skip(reason);
+            }
+            let mut found = scene_problems(v, &format!("{entry} control"), &control);
+            let leaks = parse_leaks(&control.stdout);
+            let seen = leaks_seen(&leaks, &parse_fds(&control.stdout));
+            if found.is_empty() && (leaks.is_empty() || seen.len() != leaks.len()) {
+                found.push(format!(
+                    "{entry} control: not every leak reached the probe: {}",
+                    control.describe()
+                ));
+            }
+            problems.append(&mut found);
+        }
+
+        let out = run(command(v, entry), Preload::With, STRICT, SHORT);
+        if let Some(reason) = skip_reason(&out) {
+            return Check::Skip(reason);
+        }
+        let mut found = scene_problems(v, &format!("{entry} strict"), &out);
+        if found.is_empty() {
+            let leaks = parse_leaks(&out.stdout);
+            let fds = parse_fds(&out.stdout);
+            let seen = leaks_seen(&leaks, &fds);
+            let extra: Vec<i32> = fds.keys().copied().filter(|&n| n > 2).collect();
+            if leaks.is_empty() || !seen.is_empty() || !extra.is_empty() {
+                found.push(format!(
+                    "{entry} strict: {} leaks reached the probe: {}; fds beyond 0-2: {extra:?}\n{}",
+                    seen.len(),
+                    name_leaks(&leaks, &seen),
+                    out.describe()
+                ));
+            }
+        }
+        problems.append(&mut found);
+    }
+    Check::Done(problems)
+}
+
+/// noproc exits 77 with "SKIP: ..." when no mount namespace can be made.
+fn skip_reason(out: &Outcome) -> Option<String> {
+    if out.code != Some(77) {
+        return None;
+    }
+    out.stderr
+        .lines()
+        .find(|l| l.starts_with("SKIP:"))
+        .map(str::to_string)
+}
+
+fn assert_variant(name: &str, v: &Variant) {
+    match check_variant(v) {
+        Check::Skip(reason) => println!("skipping {name}: {reason}"),
+        Check::Done(problems) => assert!(
+            problems.is_empty(),
+            "{name}: {} problem(s):\n\n{}",
+            problems.len(),
+            problems.join("\n\n")
+        ),
+    }
+}
+
+fn seccomp(err: &str) {
+    let opts = ["--seccomp-close-range", err];
+    let line = format!("seccomp-ok close_range {err}");
+    assert_variant(
+        &format!("seccomp {err}"),
+        &Variant {
+            opts: &opts,
+            setup_lines: &[&line],
+            no_procfs: false,
+            entries: &ENTRIES,
+            no_control: &[],
+        },
+    );
+}
+
+#[test]
+fn close_range_enosys_uses_proc() {
+    seccomp("ENOSYS");
+}
+
+#[test]
+fn close_range_eperm_uses_proc() {
+    seccomp("EPERM");
+}
+
+#[test]
+fn close_range_einval_uses_proc() {
+    seccomp("EINVAL");
+}
+
+#[test]
+fn full_fd_table_uses_close_range() {
+    assert_variant(
+        "full fd table",
+        &Variant {
+            opts: &["--fill-fds"],
+            setup_lines: &["fill-ok"],
+            no_procfs: false,
+            entries: &FULL_TABLE_ENTRIES,
+            no_control: &["system"],
+        },
+    );
+}
+
+#[test]
+fn full_fd_table_and_no_close_range_uses_loop() {
+    assert_variant(
+        "full fd table + seccomp ENOSYS",
+        &Variant {
+            opts: &["--seccomp-close-range", "ENOSYS", "--fill-fds"],
+            setup_lines: &["seccomp-ok close_range ENOSYS", "fill-ok"],
+            no_procfs: false,
+            entries: &FULL_TABLE_ENTRIES,
+            no_control: &["system"],
+        },
+    );
+}
+
+#[test]
+fn no_procfs_uses_close_range() {
+    assert_variant(
+        "no procfs",
+        &Variant {
+            opts: &[],
+            setup_lines: &[],
+            no_procfs: true,
+            entries: &ENTRIES,
+            no_control: &[],
+        },
+    );
+}
+
+#[test]
+fn no_procfs_and_no_close_range_uses_loop() {
+    assert_variant(
+        "no procfs + seccomp ENOSYS",
+        &Variant {
+            opts: &["--seccomp-close-range", "ENOSYS"],
+            setup_lines: &["seccomp-ok close_range ENOSYS"],
+            no_procfs: true,
+            entries: &ENTRIES,
+            no_control: &[],
+        },
+    );
+}
