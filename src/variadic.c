@@ -43,63 +43,45 @@ static int collect_args(const char **argv, const char *arg0, va_list *ap)
     return 0;
 }
 
-HIDDEN int cloexec_c_execl(const char *path, const char *arg, ...)
+/* The body of execl, execle and execlp. execle's environment follows
+ * the terminating NULL. */
+static int run_execl(int kind, const char *path, const char *arg0, va_list *ap)
 {
     const char *argv[CLOEXEC_EXECL_MAX_ARGS];
-    va_list ap;
-    va_start(ap, arg);
-    int ok = collect_args(argv, arg, &ap);
-    va_end(ap);
-    if (ok < 0)
+    if (collect_args(argv, arg0, ap) < 0)
         return -1;
-    return cloexec_internal_execl(EXECL, path, (char *const *)argv, NULL);
+    char *const *envp = kind == EXECLE ? va_arg(*ap, char *const *) : NULL;
+    return cloexec_internal_execl(kind, path, (char *const *)argv, envp);
 }
 
-HIDDEN int cloexec_c_execlp(const char *file, const char *arg, ...)
-{
-    const char *argv[CLOEXEC_EXECL_MAX_ARGS];
-    va_list ap;
-    va_start(ap, arg);
-    int ok = collect_args(argv, arg, &ap);
-    va_end(ap);
-    if (ok < 0)
-        return -1;
-    return cloexec_internal_execl(EXECLP, file, (char *const *)argv, NULL);
-}
+#define EXECL_HOOK(name, kind)                                       \
+    HIDDEN int name(const char *path, const char *arg, ...)          \
+    {                                                                \
+        va_list ap;                                                  \
+        va_start(ap, arg);                                           \
+        int ret = run_execl(kind, path, arg, &ap);                   \
+        va_end(ap);                                                  \
+        return ret;                                                  \
+    }
 
-/* execle: the environment follows the terminating NULL. */
-HIDDEN int cloexec_c_execle(const char *path, const char *arg, ...)
-{
-    const char *argv[CLOEXEC_EXECL_MAX_ARGS];
-    va_list ap;
-    va_start(ap, arg);
-    int ok = collect_args(argv, arg, &ap);
-    char *const *envp = ok < 0 ? NULL : va_arg(ap, char *const *);
-    va_end(ap);
-    if (ok < 0)
-        return -1;
-    return cloexec_internal_execl(EXECLE, path, (char *const *)argv, envp);
-}
+EXECL_HOOK(cloexec_c_execl, EXECL)
+EXECL_HOOK(cloexec_c_execle, EXECLE)
+EXECL_HOOK(cloexec_c_execlp, EXECLP)
 
 /* fcntl and ioctl take at most one more argument, an int or a pointer.
  * Reading it as a pointer is what glibc's own fcntl does. */
-HIDDEN int cloexec_c_fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return cloexec_internal_fcntl(FCNTL, fd, cmd, arg);
-}
+#define FCNTL_HOOK(name, which)                                      \
+    HIDDEN int name(int fd, int cmd, ...)                            \
+    {                                                                \
+        va_list ap;                                                  \
+        va_start(ap, cmd);                                           \
+        void *arg = va_arg(ap, void *);                              \
+        va_end(ap);                                                  \
+        return cloexec_internal_fcntl(which, fd, cmd, arg);          \
+    }
 
-HIDDEN int cloexec_c_fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return cloexec_internal_fcntl(FCNTL64, fd, cmd, arg);
-}
+FCNTL_HOOK(cloexec_c_fcntl, FCNTL)
+FCNTL_HOOK(cloexec_c_fcntl64, FCNTL64)
 
 HIDDEN int cloexec_c_ioctl(int fd, unsigned long request, ...)
 {
