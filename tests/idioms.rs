@@ -14,218 +14,23 @@
 //!   asserts it, as the control that the library is really loaded and sweeping;
 //!   otherwise the strict run asserts nothing.
 
-use std::ffi::OsStr;
-use std::fmt;
+mod common;
+
+use common::{Preload, Running, SHORT, TempDir, clean_command, fixture, run_in, spawn_in};
 use std::fs;
 use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// How long one run of an idiom may take before it is killed as hung.
-const LIMIT: Duration = Duration::from_secs(30);
-
-/// Which library, if any, a run preloads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lib {
-    /// No `LD_PRELOAD`: the control.
-    Without,
-    /// The library with no `CLOEXEC_*` setting: the `smart` default.
-    Smart,
-    /// `CLOEXEC_POLICY=strict` and no pass-through program: keeps only 0-2.
-    Strict,
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The absolute path of the preload library, built once through the Makefile.
-fn library() -> &'static Path {
-    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
-    LIBRARY.get_or_init(|| {
-        let status = Command::new("make")
-            .args(["-s", "-C"])
-            .arg(root())
-            .arg("all")
-            .status()
-            .expect("cannot run make");
-        assert!(status.success(), "`make all` failed: {status}");
-        let lib = root().join("target/release/libcloexec.so");
-        assert!(lib.is_file(), "{} was not built", lib.display());
-        lib
-    })
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
-}
-
-/// A private temporary directory, removed when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "libcloexec-idioms-{}-{n}-{tag}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("cannot create a scratch directory");
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        fs::write(&path, contents).expect("cannot write a scratch file");
-        path
-    }
-
-    /// The file's contents, or "" if it does not exist.
-    fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A command with a clean, fixed environment (no inherited `CLOEXEC_*`,
-/// `LD_PRELOAD`, `MAKEFLAGS` or `LISTEN_*`), preloading as `lib` says.
-fn command(program: impl AsRef<OsStr>, lib: Lib) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-        .env("LC_ALL", "C");
-    match lib {
-        Lib::Without => {}
-        Lib::Smart => {
-            cmd.env("LD_PRELOAD", library());
-        }
-        Lib::Strict => {
-            cmd.env("LD_PRELOAD", library())
-                .env("CLOEXEC_POLICY", "strict")
-                .env("CLOEXEC_PASSTHROUGH", "");
-        }
-    }
-    cmd
-}
-
 /// `bash -c SCRIPT bash ARGS...`
-fn bash(lib: Lib, script: &str, args: &[&Path]) -> Command {
-    let mut cmd = command("/bin/bash", lib);
+fn bash(lib: Preload, script: &str, args: &[&Path]) -> Command {
+    let mut cmd = clean_command("/bin/bash", lib);
     cmd.arg("-c").arg(script).arg("bash").args(args);
     cmd
 }
-
-/// What a run left behind. `status` is `None` if it was killed as hung.
-struct Outcome {
-    lib: Lib,
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn success(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Some(status) => write!(f, "[{:?}] {status}", self.lib)?,
-            None => write!(f, "[{:?}] killed after {LIMIT:?}", self.lib)?,
-        }
-        write!(
-            f,
-            "\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.stdout, self.stderr
-        )
-    }
-}
-
-/// Kills the whole process group led by `child` (the command runs in its own
-/// group), with bash's builtin `kill`, which needs nothing else installed.
-fn kill_group(child: &mut Child) {
-    let _ = child.kill();
-    let _ = Command::new("/bin/bash")
-        .args(["-c", r#"kill -KILL -- "-$1""#, "bash"])
-        .arg(child.id().to_string())
-        .env_clear()
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Waits for `child` until `deadline`; kills its process group on expiry.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        match child.try_wait().expect("cannot wait for a child") {
-            Some(status) => return Some(status),
-            None if Instant::now() >= deadline => {
-                kill_group(child);
-                let _ = child.wait();
-                return None;
-            }
-            None => sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-/// Starts `cmd` in its own process group, stdin from /dev/null, stdout and
-/// stderr into files of `scratch` (files, not pipes: a stray grandchild can't
-/// hold the test up), and `HOME` in `scratch`.
-fn spawn(mut cmd: Command, scratch: &Scratch) -> (Child, PathBuf, PathBuf) {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let out = scratch.path(&format!(".stdout.{n}"));
-    let err = scratch.path(&format!(".stderr.{n}"));
-    let child = cmd
-        .env("HOME", &scratch.dir)
-        .current_dir(&scratch.dir)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).expect("cannot create a stdout file"))
-        .stderr(fs::File::create(&err).expect("cannot create a stderr file"))
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
-    (child, out, err)
-}
-
-fn collect(lib: Lib, status: Option<ExitStatus>, out: &Path, err: &Path) -> Outcome {
-    Outcome {
-        lib,
-        status,
-        stdout: fs::read_to_string(out).unwrap_or_default(),
-        stderr: fs::read_to_string(err).unwrap_or_default(),
-    }
-}
-
-/// Runs `cmd` to completion, or kills it after [`LIMIT`].
-fn run(lib: Lib, cmd: Command, scratch: &Scratch) -> Outcome {
-    let (mut child, out, err) = spawn(cmd, scratch);
-    let status = wait_until(&mut child, Instant::now() + LIMIT);
-    collect(lib, status, &out, &err)
-}
-
-const ALL: [Lib; 3] = [Lib::Without, Lib::Smart, Lib::Strict];
 
 /// Whether the programs an idiom needs are installed; says why not if not.
 /// (`.ci/run` installs them all, so on CI this never skips.)
@@ -243,21 +48,24 @@ fn installed(idiom: &str, programs: &[&str]) -> bool {
 /// scratch directory and says whether the user saw what they expected (and
 /// what the run looked like). The control and the smart run must succeed.
 /// Returns the strict run's verdict, for the tests that verified it breaks.
-fn check_idiom(name: &str, attempt: impl Fn(Lib, &Scratch) -> (bool, String)) -> (bool, String) {
+fn check_idiom(
+    name: &str,
+    attempt: impl Fn(Preload, &TempDir) -> (bool, String),
+) -> (bool, String) {
     let mut strict = None;
-    for lib in ALL {
-        let scratch = Scratch::new(name);
+    for lib in Preload::ALL {
+        let scratch = TempDir::new(name);
         let (ok, shown) = attempt(lib, &scratch);
         match lib {
-            Lib::Without => assert!(
+            Preload::Without => assert!(
                 ok,
                 "{name}: the idiom does not even work without the library:\n{shown}"
             ),
-            Lib::Smart => assert!(
+            Preload::With => assert!(
                 ok,
                 "{name}: the idiom breaks under the default smart policy:\n{shown}"
             ),
-            Lib::Strict => strict = Some((ok, shown)),
+            Preload::Strict => strict = Some((ok, shown)),
         }
     }
     strict.expect("the strict run ran")
@@ -275,10 +83,11 @@ fn assert_strict_breaks(name: &str, (ok, shown): (bool, String)) {
 #[test]
 fn process_substitution_diff() {
     let strict = check_idiom("diff", |lib, s| {
-        let o = run(
-            lib,
+        let o = run_in(
             bash(lib, "diff <(echo a) <(echo a) && echo same", &[]),
+            lib,
             s,
+            SHORT,
         );
         (o.success() && o.stdout == "same\n", o.to_string())
     });
@@ -288,9 +97,9 @@ fn process_substitution_diff() {
 #[test]
 fn redirect_3_to_file_for_python() {
     let strict = check_idiom("py3", |lib, s| {
-        let file = s.path("out");
+        let file = s.join("out");
         let script = r#"/usr/bin/python3 -c 'import os; os.write(3, b"hi")' 3>"$1""#;
-        let o = run(lib, bash(lib, script, &[&file]), s);
+        let o = run_in(bash(lib, script, &[&file]), lib, s, SHORT);
         let got = s.read("out");
         (o.success() && got == "hi", format!("out={got:?}\n{o}"))
     });
@@ -303,13 +112,13 @@ fn redirect_3_to_file_for_python_from_dash() {
         return;
     }
     let strict = check_idiom("dash3", |lib, s| {
-        let file = s.path("out");
-        let mut cmd = command("/usr/bin/dash", lib);
+        let file = s.join("out");
+        let mut cmd = clean_command("/usr/bin/dash", lib);
         cmd.arg("-c")
             .arg(r#"/usr/bin/python3 -c 'import os; os.write(3, b"hi")' 3>"$1""#)
             .arg("dash")
             .arg(&file);
-        let o = run(lib, cmd, s);
+        let o = run_in(cmd, lib, s, SHORT);
         let got = s.read("out");
         (o.success() && got == "hi", format!("out={got:?}\n{o}"))
     });
@@ -319,8 +128,13 @@ fn redirect_3_to_file_for_python_from_dash() {
 #[test]
 fn sh_c_echo_to_fd_3() {
     let strict = check_idiom("sh3", |lib, s| {
-        let file = s.path("out");
-        let o = run(lib, bash(lib, r#"sh -c "echo hi >&3" 3>"$1""#, &[&file]), s);
+        let file = s.join("out");
+        let o = run_in(
+            bash(lib, r#"sh -c "echo hi >&3" 3>"$1""#, &[&file]),
+            lib,
+            s,
+            SHORT,
+        );
         let got = s.read("out");
         (o.success() && got == "hi\n", format!("out={got:?}\n{o}"))
     });
@@ -330,9 +144,9 @@ fn sh_c_echo_to_fd_3() {
 #[test]
 fn exec_named_fd_then_bash_c() {
     let strict = check_idiom("namedfd", |lib, s| {
-        let file = s.path("out");
+        let file = s.join("out");
         let script = r#"exec {fd}>"$1"; bash -c "echo hi >&$fd" && echo "fd=$fd""#;
-        let o = run(lib, bash(lib, script, &[&file]), s);
+        let o = run_in(bash(lib, script, &[&file]), lib, s, SHORT);
         let got = s.read("out");
         (
             o.success() && got == "hi\n" && o.stdout.starts_with("fd="),
@@ -346,7 +160,12 @@ fn exec_named_fd_then_bash_c() {
 fn exec_5_then_cat_dev_fd_5() {
     let strict = check_idiom("devfd5", |lib, s| {
         let file = s.write("in", "five\n");
-        let o = run(lib, bash(lib, r#"exec 5<"$1"; cat /dev/fd/5"#, &[&file]), s);
+        let o = run_in(
+            bash(lib, r#"exec 5<"$1"; cat /dev/fd/5"#, &[&file]),
+            lib,
+            s,
+            SHORT,
+        );
         (o.success() && o.stdout == "five\n", o.to_string())
     });
     assert_strict_breaks("exec 5<f; cat /dev/fd/5", strict);
@@ -358,13 +177,13 @@ fn flock_on_fd_9() {
         return;
     }
     let strict = check_idiom("flock", |lib, s| {
-        let lock = s.path("lock");
+        let lock = s.join("lock");
         // While the subshell holds the lock through fd 9, a second `flock` on
         // its own open of the file must find it taken.
         let script = r#"( flock -n 9 || exit 1
                            if flock -n "$1" true; then echo not-held; else echo held; fi
                          ) 9>"$1""#;
-        let o = run(lib, bash(lib, script, &[&lock]), s);
+        let o = run_in(bash(lib, script, &[&lock]), lib, s, SHORT);
         (o.success() && o.stdout == "held\n", o.to_string())
     });
     assert_strict_breaks("( flock -n 9 || exit 1; ... ) 9>lock", strict);
@@ -376,7 +195,7 @@ fn gpg_passphrase_fd_3() {
         return;
     }
     let strict = check_idiom("gpg", |lib, s| {
-        let home = s.path("gnupg");
+        let home = s.join("gnupg");
         fs::create_dir(&home).expect("cannot create GNUPGHOME");
         let _ = Command::new("chmod").arg("700").arg(&home).status();
         s.write("plain", "attack at dawn\n");
@@ -389,7 +208,7 @@ fn gpg_passphrase_fd_3() {
             cat decrypted"#;
         let mut cmd = bash(lib, script, &[]);
         cmd.env("GNUPGHOME", &home);
-        let o = run(lib, cmd, s);
+        let o = run_in(cmd, lib, s, SHORT);
         // The agent that gpg started outlives it (in its own session): stop it.
         let _ = Command::new("gpgconf")
             .arg("--kill")
@@ -410,7 +229,7 @@ fn wrappers_env_nice_timeout_pass_fd_7() {
     let strict = check_idiom("wrappers", |lib, s| {
         let file = s.write("in", "seven\n");
         let script = r#"env nice timeout 5 sh -c "cat <&7" 7<"$1""#;
-        let o = run(lib, bash(lib, script, &[&file]), s);
+        let o = run_in(bash(lib, script, &[&file]), lib, s, SHORT);
         (o.success() && o.stdout == "seven\n", o.to_string())
     });
     assert_strict_breaks(r#"env nice timeout 5 sh -c "cat <&7" 7<f"#, strict);
@@ -421,7 +240,7 @@ fn xargs_cat_dev_fd_7() {
     let strict = check_idiom("xargs", |lib, s| {
         let file = s.write("in", "via xargs\n");
         let script = r#"echo /dev/fd/7 | xargs cat 7<"$1""#;
-        let o = run(lib, bash(lib, script, &[&file]), s);
+        let o = run_in(bash(lib, script, &[&file]), lib, s, SHORT);
         (o.success() && o.stdout == "via xargs\n", o.to_string())
     });
     assert_strict_breaks("echo /dev/fd/7 | xargs cat 7<f", strict);
@@ -433,12 +252,12 @@ fn make_jobserver_reaches_recursive_make() {
         return;
     }
     let strict = check_idiom("make", |lib, s| {
-        let mut cmd = command("/usr/bin/make", lib);
+        let mut cmd = clean_command("/usr/bin/make", lib);
         cmd.arg("-j2")
             .arg("-f")
             .arg(fixture("jobserver/Makefile"))
-            .arg(format!("OUT={}", s.dir.display()));
-        let o = run(lib, cmd, s);
+            .arg(format!("OUT={}", s.path().display()));
+        let o = run_in(cmd, lib, s, SHORT);
         // The sub-make got the jobserver (it says so in MAKEFLAGS and did not
         // fall back to -j1), and its two jobs really ran side by side.
         let ok = o.success()
@@ -472,9 +291,9 @@ p = subprocess.run([sys.executable, "-c", child, str(w)], pass_fds=[w])
 os.close(w)
 print(os.read(r, 100).decode(), p.returncode)
 "#;
-        let mut cmd = command("/usr/bin/python3", lib);
+        let mut cmd = clean_command("/usr/bin/python3", lib);
         cmd.arg("-c").arg(script);
-        let o = run(lib, cmd, s);
+        let o = run_in(cmd, lib, s, SHORT);
         (
             o.success() && o.stdout == "through pass_fds 0\n",
             o.to_string(),
@@ -494,9 +313,9 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 os.set_inheritable(fd, True)
 os.execv("/bin/sh", ["sh", "-c", 'exec cat <&$0', str(fd)])
 "#;
-        let mut cmd = command("/usr/bin/python3", lib);
+        let mut cmd = clean_command("/usr/bin/python3", lib);
         cmd.arg("-c").arg(script).arg(&file);
-        let o = run(lib, cmd, s);
+        let o = run_in(cmd, lib, s, SHORT);
         (
             o.success() && o.stdout == "inherited on purpose\n",
             o.to_string(),
@@ -514,16 +333,17 @@ fn free_port() -> u16 {
 }
 
 /// Connects to the activated program and reads what it sends; gives up at
-/// `deadline` or as soon as `child` has exited without ever accepting.
-fn talk_to(port: u16, child: &mut Child, deadline: Instant) -> Result<String, String> {
+/// `deadline` or as soon as the activator has exited without ever accepting
+/// (its exit status is in its outcome).
+fn talk_to(port: u16, activator: &Running, deadline: Instant) -> Result<String, String> {
     let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
     let mut stream = loop {
         match TcpStream::connect_timeout(&addr.into(), Duration::from_secs(1)) {
             Ok(stream) => break stream,
             Err(e) if Instant::now() >= deadline => return Err(format!("connect: {e}")),
             Err(e) => {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("connect: {e}; activator exited: {status}"));
+                if activator.exited() {
+                    return Err(format!("connect: {e}; the activator exited"));
                 }
                 sleep(Duration::from_millis(20));
             }
@@ -563,16 +383,15 @@ conn.close()
         let mut tries = Vec::new();
         for _ in 0..3 {
             let port = free_port();
-            let mut cmd = command("/usr/bin/systemd-socket-activate", lib);
+            let mut cmd = clean_command("/usr/bin/systemd-socket-activate", lib);
             cmd.arg("-l")
                 .arg(format!("127.0.0.1:{port}"))
                 .args(["/bin/sh", "-c", r#"exec /usr/bin/python3 -c "$0""#])
                 .arg(program);
-            let (mut child, out, err) = spawn(cmd, s);
-            let deadline = Instant::now() + LIMIT;
-            let reply = talk_to(port, &mut child, deadline);
-            let status = wait_until(&mut child, deadline);
-            let o = collect(lib, status, &out, &err);
+            let activator = spawn_in(cmd, lib, s);
+            let deadline = Instant::now() + SHORT;
+            let reply = talk_to(port, &activator, deadline);
+            let o = activator.finish(deadline);
             let shown = format!("port {port}: reply {reply:?}\n{o}");
             if o.stderr.contains("Address already in use") {
                 tries.push(shown);
@@ -589,7 +408,7 @@ conn.close()
 fn here_string() {
     // The one idiom that survives even strict: it uses only fd 0.
     let (ok, shown) = check_idiom("herestring", |lib, s| {
-        let o = run(lib, bash(lib, "cat <<< hi", &[]), s);
+        let o = run_in(bash(lib, "cat <<< hi", &[]), lib, s, SHORT);
         (o.success() && o.stdout == "hi\n", o.to_string())
     });
     assert!(

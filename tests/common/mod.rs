@@ -6,20 +6,27 @@
 //!   `LD_PRELOAD=<abs lib path>`, extra env and a timeout, and returns its
 //!   [`Outcome`]. Inherited `LD_PRELOAD` and `CLOEXEC_*` are always removed
 //!   first, so a control run is really without the library.
+//! - Real programs (bash, make, python3, ...): [`clean_command`] gives one a
+//!   fixed environment; [`run_in`] (or [`spawn_in`], then
+//!   [`Running::finish`]) runs it inside a [`TempDir`] with its output in
+//!   files there, so a stray grandchild can't hold the test up.
 //! - Reading the harness (see `c-harness/README.md`): [`parse_fds`] reads the
 //!   probe's `fd N TARGET` lines, [`parse_leaks`] the leaky parent's
 //!   `leak N KIND TARGET` lines, [`leaks_seen`] says which leaks reached the
 //!   probe (same number and same target).
 //! - [`TempDir`] is a fresh directory per call, safe in parallel, removed on drop.
+//! - [`fixture`] is a path under `tests/fixtures`.
 //!
 //! Each test binary compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
@@ -68,6 +75,11 @@ pub fn harness(name: &str) -> PathBuf {
     root().join("target/harness").join(name)
 }
 
+/// Absolute path of `tests/fixtures/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
 /// A new empty directory under the system temp dir, unique per process and
 /// call (safe for tests running in parallel), removed on drop.
 pub struct TempDir(PathBuf);
@@ -86,6 +98,24 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
     }
+
+    /// The path of `name` in this directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes the file `name` in this directory and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, contents)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
+
+    /// The contents of the file `name` in this directory, or "" if there is none.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.join(name)).unwrap_or_default()
+    }
 }
 
 impl Drop for TempDir {
@@ -99,13 +129,38 @@ impl Drop for TempDir {
 pub enum Preload {
     /// No `LD_PRELOAD` (a control run).
     Without,
-    /// `LD_PRELOAD=<lib_path()>`.
+    /// `LD_PRELOAD=<lib_path()>`; with no other setting, the `smart` default.
     With,
+    /// `LD_PRELOAD=<lib_path()>`, `CLOEXEC_POLICY=strict` and an empty
+    /// `CLOEXEC_PASSTHROUGH`: only fds 0-2 may reach the new program.
+    Strict,
+}
+
+impl Preload {
+    /// The three ways, control first.
+    pub const ALL: [Preload; 3] = [Preload::Without, Preload::With, Preload::Strict];
+
+    /// Sets `LD_PRELOAD` and the settings of this way on `cmd`.
+    fn apply(self, cmd: &mut Command) {
+        match self {
+            Preload::Without => {}
+            Preload::With => {
+                cmd.env("LD_PRELOAD", lib_path());
+            }
+            Preload::Strict => {
+                cmd.env("LD_PRELOAD", lib_path())
+                    .env("CLOEXEC_POLICY", "strict")
+                    .env("CLOEXEC_PASSTHROUGH", "");
+            }
+        }
+    }
 }
 
 /// How a run ended, with everything it wrote.
 #[derive(Debug)]
 pub struct Outcome {
+    /// How the run was preloaded.
+    pub preload: Preload,
     /// Exit code, if it exited.
     pub code: Option<i32>,
     /// Signal number, if a signal ended it.
@@ -117,6 +172,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    fn new(
+        preload: Preload,
+        status: ExitStatus,
+        timed_out: bool,
+        stdout: String,
+        stderr: String,
+    ) -> Outcome {
+        Outcome {
+            preload,
+            code: status.code(),
+            signal: status.signal(),
+            timed_out,
+            stdout,
+            stderr,
+        }
+    }
+
     /// True if it exited with code 0.
     pub fn success(&self) -> bool {
         self.code == Some(0)
@@ -132,6 +204,13 @@ impl Outcome {
             clip(&self.stdout),
             clip(&self.stderr)
         )
+    }
+}
+
+/// `[Preload] ` and then [`Outcome::describe`].
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:?}] {}", self.preload, self.describe())
     }
 }
 
@@ -161,19 +240,11 @@ pub fn run(mut cmd: Command, preload: Preload, env: &[(&str, &str)], timeout: Du
             cmd.env_remove(&key);
         }
     }
-    if preload == Preload::With {
-        cmd.env("LD_PRELOAD", lib_path());
-    }
+    preload.apply(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+    let mut child = spawn_in_group(&mut cmd, Stdio::piped(), Stdio::piped());
     let drain = |mut r: Box<dyn Read + Send>| {
         thread::spawn(move || {
             let mut buf = Vec::new();
@@ -183,9 +254,31 @@ pub fn run(mut cmd: Command, preload: Preload, env: &[(&str, &str)], timeout: Du
     };
     let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let (status, timed_out) = wait_or_kill(&mut child, Instant::now() + timeout);
+    Outcome::new(
+        preload,
+        status,
+        timed_out,
+        out.join().expect("stdout reader"),
+        err.join().expect("stderr reader"),
+    )
+}
 
+/// Spawns `cmd` as the leader of a new process group, stdin from /dev/null.
+fn spawn_in_group(cmd: &mut Command, stdout: Stdio, stderr: Stdio) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"))
+}
+
+/// Waits until `child`, a process group leader, has exited or `deadline` has
+/// passed, then kills its group and reaps it. Returns its status and whether
+/// it ran past the deadline.
+fn wait_or_kill(child: &mut Child, deadline: Instant) -> (ExitStatus, bool) {
     let pid = child.id();
-    let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     while !exited(pid) {
         if Instant::now() >= deadline {
@@ -196,16 +289,9 @@ pub fn run(mut cmd: Command, preload: Preload, env: &[(&str, &str)], timeout: Du
     }
     // The child is a zombie (or hung) and still holds its process group id,
     // so this reaches only its own group: on timeout the child itself, and
-    // always any grandchild still holding the output pipes.
+    // always any grandchild still holding the output pipes or files.
     kill_group(pid);
-    let status = child.wait().expect("wait for child");
-    Outcome {
-        code: status.code(),
-        signal: status.signal(),
-        timed_out,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
+    (child.wait().expect("wait for child"), timed_out)
 }
 
 /// True once the child has exited; it is not reaped (WNOWAIT).
@@ -229,6 +315,83 @@ fn kill_group(pgid: u32) {
     unsafe {
         libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
     }
+}
+
+/// A real program with a clean, fixed environment: nothing inherited (no
+/// `CLOEXEC_*`, `LD_PRELOAD`, `MAKEFLAGS` or `LISTEN_*`), a standard `PATH`,
+/// `LC_ALL=C`, and the library as `preload` says. Builds the library first
+/// ([`build_once`]).
+pub fn clean_command(program: impl AsRef<OsStr>, preload: Preload) -> Command {
+    build_once();
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("LC_ALL", "C");
+    preload.apply(&mut cmd);
+    cmd
+}
+
+/// A program started by [`spawn_in`].
+pub struct Running {
+    child: Child,
+    preload: Preload,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// True once it has exited (it is not reaped: [`Running::finish`] still
+    /// gets its status).
+    pub fn exited(&self) -> bool {
+        exited(self.child.id())
+    }
+
+    /// Waits for it until `deadline` and kills its process group then (at
+    /// once if it has exited); its outcome has `timed_out` set if it was
+    /// still running.
+    pub fn finish(mut self, deadline: Instant) -> Outcome {
+        let (status, timed_out) = wait_or_kill(&mut self.child, deadline);
+        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        Outcome::new(
+            self.preload,
+            status,
+            timed_out,
+            read(&self.stdout),
+            read(&self.stderr),
+        )
+    }
+}
+
+/// Starts `cmd` (made by [`clean_command`] with the same `preload`) in its
+/// own process group, in `dir` and with `HOME=dir`, stdin from /dev/null,
+/// stdout and stderr into files in `dir` (files, not pipes: a stray
+/// grandchild in another group can't hold the test up).
+pub fn spawn_in(mut cmd: Command, preload: Preload, dir: &TempDir) -> Running {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let stdout = dir.join(&format!(".stdout.{n}"));
+    let stderr = dir.join(&format!(".stderr.{n}"));
+    let create = |path: &Path| {
+        std::fs::File::create(path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
+    };
+    cmd.env("HOME", dir.path()).current_dir(dir.path());
+    let child = spawn_in_group(
+        &mut cmd,
+        Stdio::from(create(&stdout)),
+        Stdio::from(create(&stderr)),
+    );
+    Running {
+        child,
+        preload,
+        stdout,
+        stderr,
+    }
+}
+
+/// [`spawn_in`] and [`Running::finish`] after `timeout`.
+pub fn run_in(cmd: Command, preload: Preload, dir: &TempDir, timeout: Duration) -> Outcome {
+    spawn_in(cmd, preload, dir).finish(Instant::now() + timeout)
 }
 
 /// Makes `cmd` start with only fds 0, 1 and 2: every other fd the test
