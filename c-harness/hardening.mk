@@ -1,3 +1,29 @@
-# owned by the hardening work (issue 6)
+# The hardening programs of issue 6 (c-harness/hard_*.c; the tests are
+# tests/hardening_*.rs). Included by the top-level Makefile, which defines
+# CC, HARNESS and LIB; `harness` builds these too.
+#
+#   make stress   the load test and the signal-handler test at full size,
+#                 under the library (the tests run them CI-sized, with their
+#                 controls).
+
+HARD_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -pthread
+HARD_UTIL   := c-harness/hard_util.c c-harness/hard_util.h
+HARD_PROGS  := hard_probe hard_stress hard_signal hard_errno hard_hostile
+
+harness: $(addprefix $(HARNESS)/,$(HARD_PROGS))
+
+# Static, like the probe: LD_PRELOAD never loads into it, and it starts fast.
+$(HARNESS)/hard_probe: c-harness/hard_probe.c $(HARD_UTIL) | $(HARNESS)
+	$(CC) $(HARD_CFLAGS) -static -o $@ c-harness/hard_probe.c c-harness/hard_util.c
+
+$(HARNESS)/hard_%: c-harness/hard_%.c $(HARD_UTIL) | $(HARNESS)
+	$(CC) $(HARD_CFLAGS) -o $@ $< c-harness/hard_util.c
+
+HARD_RUN := env LD_PRELOAD=$(abspath $(LIB))
+
 .PHONY: stress
 stress: all
+	$(HARD_RUN) $(HARNESS)/hard_stress --probe $(abspath $(HARNESS))/hard_probe \
+		--fork 2000 --vfork 2000 --spawn 500 --threads 4 --timeout 600
+	$(HARD_RUN) $(HARNESS)/hard_signal --probe $(abspath $(HARNESS))/hard_probe \
+		--runs 1200 --timeout 20

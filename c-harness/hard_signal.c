@@ -1,0 +1,307 @@
+/* hard_signal --probe PATH [--runs N] [--timeout SECONDS]
+ *
+ * Exec from a signal handler that interrupted the main thread inside one of
+ * the wrapped calls. Each run forks a child that sets up
+ *   - fd 100: dup2'd there on purpose (deliberate), and
+ *   - leaks: a file, a pipe, and a file it locks (all without O_CLOEXEC),
+ * then is interrupted by SIGALRM, whose handler execs hard_probe (--keep
+ * 100, --leak each leak), rotating execve, execv, execl, execle, execvp.
+ * Three ways to be interrupted, in turn:
+ *   blocked    the child is blocked inside the wrapped fcntl(F_SETLKW) on a
+ *              lock the parent holds, so the signal lands inside the hook's
+ *              call to the real fcntl, every time;
+ *   hot        the child loops on wrapped calls only (dup2 onto 100, dup3
+ *              with O_CLOEXEC, fcntl F_SETFD both ways and F_GETFD, fcntl64,
+ *              ioctl FIONCLEX/FIOCLEX) and a timer with a varying delay
+ *              interrupts it wherever it is;
+ *   reentrant  the child loops on an execve that fails (ENOENT), so the
+ *              signal mostly lands inside the library's own exec path, and
+ *              the handler's exec runs that path again on top of it.
+ * For hot and reentrant, the handler prints where the interrupted pc was
+ * ("at lib", "at libc", "at main", "at other"; lib = libcloexec's code).
+ *
+ * Output: "signal MODE runs N ok A missing B leaked C other D" for each
+ * mode, "interrupted MODE lib L libc C main M other O" for hot and
+ * reentrant, and "fail MODE I code C" for the first failures. Exit 0 if
+ * every run passed. */
+#include "hard_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+extern char **environ;
+extern int fcntl64(int fd, int cmd, ...);
+
+#define DELIBERATE_FD 100
+
+struct range {
+    uintptr_t lo, hi;
+};
+
+/* Executable segments of libcloexec, libc and this program (found before
+ * any signal, read by the handler). */
+static struct range ranges[3][4];
+static int nranges[3];
+
+static int find_ranges(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    const char *name = info->dlpi_name;
+    int which = !name || !*name                 ? 2
+                : strstr(name, "libcloexec")    ? 0
+                : strstr(name, "/libc.so")      ? 1
+                                                : -1;
+    if (which < 0)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum && nranges[which] < 4; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            ranges[which][nranges[which]++] = (struct range){lo, lo + ph->p_memsz};
+        }
+    }
+    return 0;
+}
+
+static const char *where(uintptr_t pc)
+{
+    static const char *const names[3] = {"lib", "libc", "main"};
+    for (int w = 0; w < 3; w++)
+        for (int i = 0; i < nranges[w]; i++)
+            if (pc >= ranges[w][i].lo && pc < ranges[w][i].hi)
+                return names[w];
+    return "other";
+}
+
+static uintptr_t pc_of(void *uc)
+{
+    ucontext_t *ctx = uc;
+#if defined(__x86_64__)
+    return (uintptr_t)ctx->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)ctx->uc_mcontext.pc;
+#else
+    (void)ctx;
+    return 0;
+#endif
+}
+
+/* The child's plan, ready before the signal can come. */
+static char *probe_argv[16];
+static char nums[5][24];
+static int entry;
+
+static void on_alarm(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    hwrite_str(1, "at ");
+    hwrite_str(1, where(pc_of(uc)));
+    hwrite_str(1, "\n");
+    char **a = probe_argv;
+    switch (entry % 5) {
+    case 0:
+        execve(a[0], a, environ);
+        break;
+    case 1:
+        execv(a[0], a);
+        break;
+    case 2:
+        execl(a[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+              (char *)NULL);
+        break;
+    case 3:
+        execle(a[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+               (char *)NULL, environ);
+        break;
+    default:
+        execvp(a[0], a);
+        break;
+    }
+    _exit(HX_EXEC_FAILED);
+}
+
+static void arm(long usec)
+{
+    struct itimerval it = {{0, 0}, {usec / 1000000, usec % 1000000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+enum mode { BLOCKED, HOT, REENTRANT, MODES };
+static const char *const modes[MODES] = {"blocked", "hot", "reentrant"};
+
+/* Sets up the fds, then waits for SIGALRM as `mode` says. Never returns:
+ * the handler execs. `toggled` has its close-on-exec flag flipped all the
+ * time, so its state at the exec is not checked. */
+static void child(const char *probe, const char *dir, enum mode mode, int run)
+{
+    char *deliberate = hpath(dir, "deliberate"), *leak = hpath(dir, "leak");
+    char *lockfile = hpath(dir, "lock");
+    int src = open(deliberate, O_RDONLY | O_CLOEXEC);
+    int toggled = open(deliberate, O_RDONLY | O_CLOEXEC);
+    if (src < 0 || toggled < 0 || dup2(src, DELIBERATE_FD) != DELIBERATE_FD)
+        hdie(HX_SETUP, "deliberate fd: %s", strerror(errno));
+    int leaks[4];
+    leaks[0] = hopen_leak(leak);
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        hdie(HX_SETUP, "pipe: %s", strerror(errno));
+    leaks[1] = pfd[0];
+    leaks[2] = pfd[1];
+    leaks[3] = open(lockfile, O_RDWR);
+    if (leaks[3] < 0)
+        hdie(HX_SETUP, "open %s: %s", lockfile, strerror(errno));
+
+    int n = 0;
+    probe_argv[n++] = (char *)probe;
+    probe_argv[n++] = "--keep";
+    probe_argv[n++] = hitoa(DELIBERATE_FD, nums[0]);
+    for (int i = 0; i < 4; i++) {
+        probe_argv[n++] = "--leak";
+        probe_argv[n++] = hitoa(leaks[i], nums[i + 1]);
+    }
+    /* execl/execle in on_alarm spell out these eleven entries. */
+    probe_argv[n] = NULL;
+    entry = run;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_alarm;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+
+    if (mode == BLOCKED) {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+        arm(20000);
+        fcntl(leaks[3], F_SETLKW, &fl); /* the parent holds it: blocks here */
+        hdie(HX_FAILED, "F_SETLKW returned: %s", strerror(errno));
+    }
+    arm(1000 + (run * 7919L) % 9000);
+    if (mode == REENTRANT) {
+        char *missing = hpath(dir, "missing");
+        char *argv[] = {missing, "--keep", "100", NULL};
+        for (;;)
+            execve(missing, argv, environ);
+    }
+    for (;;) {
+        dup2(src, DELIBERATE_FD);
+        fcntl(leaks[0], F_GETFD);
+        fcntl(toggled, F_SETFD, 0);
+        fcntl64(toggled, F_SETFD, FD_CLOEXEC);
+        dup3(src, 101, O_CLOEXEC);
+        ioctl(toggled, FIONCLEX);
+        ioctl(toggled, FIOCLEX);
+        fcntl64(leaks[1], F_GETFD);
+    }
+}
+
+struct tally {
+    int runs, ok, missing, leaked, other;
+};
+
+int main(int argc, char **argv)
+{
+    const char *probe = NULL;
+    int runs = 40, timeout = 20;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--probe") == 0)
+            probe = argv[i + 1];
+        else if (strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--timeout") == 0)
+            timeout = atoi(argv[i + 1]);
+        else
+            hdie(HX_USAGE, "unknown option %s", argv[i]);
+    }
+    if (!probe || runs <= 0 || timeout <= 0)
+        hdie(HX_USAGE, "usage: hard_signal --probe PATH [--runs N] [--timeout S]");
+    dl_iterate_phdr(find_ranges, NULL);
+
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/hard-signal-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        hdie(HX_SETUP, "mkdtemp: %s", strerror(errno));
+    char *files[3] = {hpath(dir, "deliberate"), hpath(dir, "leak"), hpath(dir, "lock")};
+    for (int i = 0; i < 3; i++)
+        hwrite_file(files[i], "x", 1, 0644);
+
+    /* The parent's lock, which the blocked children wait for. */
+    int lock = open(files[2], O_RDWR | O_CLOEXEC);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    if (lock < 0 || fcntl(lock, F_SETLK, &fl) != 0)
+        hdie(HX_SETUP, "locking %s: %s", files[2], strerror(errno));
+
+    struct tally tally[MODES] = {{0}, {0}, {0}};
+    static const char *const places[3] = {"lib", "libc", "main"};
+    int at[MODES][4] = {{0}};
+    int listed = 0;
+    for (int r = 0; r < runs; r++) {
+        enum mode mode = (enum mode)(r % MODES);
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) != 0)
+            hdie(HX_SETUP, "pipe: %s", strerror(errno));
+        pid_t pid = fork();
+        if (pid < 0)
+            hdie(HX_SETUP, "fork: %s", strerror(errno));
+        if (pid == 0) {
+            dup2(out[1], 1);
+            child(probe, dir, mode, r / MODES);
+        }
+        close(out[1]);
+        int code = hwait(pid, timeout);
+        char buf[256];
+        ssize_t got = read(out[0], buf, sizeof buf - 1);
+        close(out[0]);
+        buf[got > 0 ? got : 0] = 0;
+        if (mode != BLOCKED) {
+            /* Count the handler's "at WHERE" line. */
+            char *line = strstr(buf, "at ");
+            int w = 3;
+            for (int i = 0; line && i < 3; i++)
+                if (strncmp(line + 3, places[i], strlen(places[i])) == 0 &&
+                    line[3 + strlen(places[i])] == '\n')
+                    w = i;
+            at[mode][w]++;
+        }
+        struct tally *t = &tally[mode];
+        t->runs++;
+        if (code == HP_OK)
+            t->ok++;
+        else if (code == HP_KEEP_MISSING)
+            t->missing++;
+        else if (code == HP_LEAK_OPEN)
+            t->leaked++;
+        else
+            t->other++;
+        if (code != HP_OK && listed++ < 20)
+            hsay("fail %s %d code %d%s", modes[mode], r / MODES, code,
+                 code == -1 ? " (timeout)" : "");
+    }
+    int bad = 0;
+    for (int m = 0; m < MODES; m++) {
+        struct tally *t = &tally[m];
+        hsay("signal %s runs %d ok %d missing %d leaked %d other %d", modes[m], t->runs, t->ok,
+             t->missing, t->leaked, t->other);
+        bad |= t->ok != t->runs;
+    }
+    for (int m = HOT; m < MODES; m++)
+        hsay("interrupted %s lib %d libc %d main %d other %d", modes[m], at[m][0], at[m][1],
+             at[m][2], at[m][3]);
+    for (int i = 0; i < 3; i++)
+        unlink(files[i]);
+    rmdir(dir);
+    return bad ? HX_FAILED : HX_OK;
+}

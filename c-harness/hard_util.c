@@ -1,0 +1,168 @@
+/* See hard_util.h. */
+#include "hard_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void vline(const char *prefix, const char *fmt, va_list ap)
+{
+    char buf[4096];
+    int n = snprintf(buf, sizeof buf, "%s", prefix);
+    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof buf - 2)
+        len = sizeof buf - 2;
+    buf[len++] = '\n';
+    ssize_t w = write(1, buf, len);
+    (void)w;
+}
+
+void hsay(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline("", fmt, ap);
+    va_end(ap);
+}
+
+void hdie(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline("FATAL: ", fmt, ap);
+    va_end(ap);
+    _exit(code);
+}
+
+const char *hname(int err)
+{
+    static const struct {
+        int n;
+        const char *s;
+    } names[] = {
+        {0, "0"},           {EPERM, "EPERM"},     {ENOENT, "ENOENT"},   {EINTR, "EINTR"},
+        {EIO, "EIO"},       {E2BIG, "E2BIG"},     {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"},
+        {ECHILD, "ECHILD"}, {EAGAIN, "EAGAIN"},   {ENOMEM, "ENOMEM"},   {EACCES, "EACCES"},
+        {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},     {EEXIST, "EEXIST"},   {ENOTDIR, "ENOTDIR"},
+        {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"},   {EMFILE, "EMFILE"},   {ENOTTY, "ENOTTY"},
+        {ESPIPE, "ESPIPE"}, {ERANGE, "ERANGE"},   {ENOSYS, "ENOSYS"},   {ELOOP, "ELOOP"},
+        {ENAMETOOLONG, "ENAMETOOLONG"},           {EOPNOTSUPP, "EOPNOTSUPP"},
+        {ENOTSOCK, "ENOTSOCK"}, {ETXTBSY, "ETXTBSY"}, {12345, "SENTINEL"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].n == err)
+            return names[i].s;
+    static char buf[32];
+    snprintf(buf, sizeof buf, "E%d", err);
+    return buf;
+}
+
+void hwrite_str(int fd, const char *s)
+{
+    ssize_t w = write(fd, s, strlen(s));
+    (void)w;
+}
+
+char *hitoa(long v, char *buf)
+{
+    char tmp[24];
+    int n = 0;
+    int neg = v < 0;
+    unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int i = 0;
+    if (neg)
+        buf[i++] = '-';
+    while (n)
+        buf[i++] = tmp[--n];
+    buf[i] = 0;
+    return buf;
+}
+
+int hstatus(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 255;
+}
+
+int hwait(pid_t pid, int seconds)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long sleep_ns = 20000;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return hstatus(status);
+        if (r < 0 && errno != EINTR)
+            return -2;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= seconds) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 5000000)
+            sleep_ns *= 2;
+    }
+}
+
+char *hpath(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    if (!p)
+        hdie(HX_SETUP, "out of memory");
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+void hwrite_file(const char *path, const void *data, size_t len, int mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        hdie(HX_SETUP, "create %s: %s", path, strerror(errno));
+    if (len && write(fd, data, len) != (ssize_t)len)
+        hdie(HX_SETUP, "write %s: %s", path, strerror(errno));
+    if (fchmod(fd, (mode_t)mode) != 0)
+        hdie(HX_SETUP, "chmod %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+int hopen_leak(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        hdie(HX_SETUP, "open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+int hmove_fd(int fd, int at)
+{
+    if (fcntl(at, F_GETFD) != -1)
+        hdie(HX_SETUP, "fd %d is already open", at);
+    int got = fcntl(fd, F_DUPFD, at);
+    if (got != at)
+        hdie(HX_SETUP, "F_DUPFD onto %d gave %d: %s", at, got, strerror(errno));
+    close(fd);
+    return got;
+}

@@ -1,0 +1,64 @@
+/* Shared by the hardening programs (hard_*.c, issue 6): report lines, fatal
+ * errors, errno names, and the hard_probe exit codes. */
+#ifndef CLOEXEC_HARD_UTIL_H
+#define CLOEXEC_HARD_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* hard_probe's exit codes; the parents count children by them. */
+enum hard_probe_exit {
+    HP_OK = 0,
+    HP_KEEP_MISSING = 40, /* a --keep fd is not open */
+    HP_LEAK_OPEN = 41,    /* a --leak fd is open */
+    HP_USAGE = 42,        /* bad command line */
+};
+
+/* Exit codes of the hardening parents. */
+enum hard_exit {
+    HX_OK = 0,
+    HX_FAILED = 1,       /* a check failed (lines on stdout say which) */
+    HX_USAGE = 2,        /* bad command line */
+    HX_SETUP = 3,        /* could not prepare files, fds or limits */
+    HX_TIMEOUT = 4,      /* the run's own deadline passed (a hang) */
+    HX_EXEC_FAILED = 50, /* a child's exec that should have worked returned */
+    HX_SKIP = 77,        /* facility unavailable (reason on stdout) */
+};
+
+/* One formatted line (a '\n' is appended) to fd 1 with one write(2). */
+void hsay(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "FATAL: message" on stdout and exits with code. */
+void hdie(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+/* "ENOENT", "E2BIG", ...; "E<n>" for others; "0" for 0. Static storage for
+ * known values, a per-call buffer otherwise (not thread-safe for unknown). */
+const char *hname(int err);
+
+/* Writes a string with one write(2); async-signal-safe. */
+void hwrite_str(int fd, const char *s);
+
+/* Formats a non-negative number into buf (at least 24 bytes); async-signal-safe. */
+char *hitoa(long v, char *buf);
+
+/* A status from waitpid as one number: the exit code, or 128 + signal. */
+int hstatus(int status);
+
+/* waitpid(pid) with a deadline in seconds; on timeout kills pid with
+ * SIGKILL, reaps it, and returns -1. Otherwise returns hstatus(). */
+int hwait(pid_t pid, int seconds);
+
+/* Makes dir (created, mode 0700) hold a path: returns a malloc'd "dir/name". */
+char *hpath(const char *dir, const char *name);
+
+/* Creates (or truncates) path with content and mode. Exits HX_SETUP on error. */
+void hwrite_file(const char *path, const void *data, size_t len, int mode);
+
+/* Opens path read-only *without* O_CLOEXEC: a leak. Exits HX_SETUP on error. */
+int hopen_leak(const char *path);
+
+/* Moves fd to exactly `at` with F_DUPFD (not an act of intent: SPEC K4),
+ * closing the original. Exits HX_SETUP if `at` was taken. */
+int hmove_fd(int fd, int at);
+
+#endif
