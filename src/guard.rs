@@ -118,14 +118,6 @@ fn for_each_kept(launch: &Launch, global: &Global, sink: &mut dyn FnMut(Rule, u3
     policy::for_each_kept(launch.request(), view, sink);
 }
 
-fn keep_set(launch: &Launch, global: &Global) -> KeepSet {
-    let mut set = KeepSet::new();
-    for_each_kept(launch, global, &mut |_, lo, hi| {
-        set.insert_range(lo, hi);
-    });
-    set
-}
-
 /// The swept fds a log line lists; the rest are only counted.
 const LISTED_FDS: usize = 64;
 
@@ -156,6 +148,10 @@ impl FdList {
 
 /// Runs before the real exec or spawn: sweeps every fd the keep rules do
 /// not keep. Never fails; never changes `errno`.
+///
+/// The common path (sweep, nothing to log) needs the keep set and a few
+/// words of stack; logging lives in cold functions, so that an exec from a
+/// handler on a small alternate signal stack still fits.
 pub fn before_exec(launch: &Launch) {
     state::ensure_init();
     let Some(global) = state::get() else { return };
@@ -163,52 +159,80 @@ pub fn before_exec(launch: &Launch) {
     if mode == Mode::Off {
         return;
     }
-    let program = Bytes(c_bytes(launch.program).unwrap_or(b"?"));
     if global.passthrough {
-        log::debug!(
-            "{} {program}: pass-through program, nothing swept",
-            launch.call.name()
-        );
+        log_passthrough(launch);
         return;
     }
-    let keep = keep_set(launch, global);
+    let mut keep = KeepSet::new();
+    for_each_kept(launch, global, &mut |_, lo, hi| {
+        keep.insert_range(lo, hi);
+    });
     if keep.overflowed() {
-        log::warn!(
-            "{} {program}: more than {} kept ranges; the rest are swept",
-            launch.call.name(),
-            crate::keepset::KEEP_CAPACITY
-        );
+        warn_overflow(launch);
     }
+    if mode == Mode::Sweep && !log::log_enabled!(log::Level::Info) {
+        sweep::sweep(&keep);
+        return;
+    }
+    sweep_and_report(launch, global, &keep, mode);
+}
 
-    let reporting = log::log_enabled!(log::Level::Info);
+/// The program a launch runs, for the log. Read only when a line is
+/// written: a bad pointer is the kernel's to report (`EFAULT`).
+fn program(launch: &Launch) -> Bytes<'static> {
+    Bytes(c_bytes(launch.program).unwrap_or(b"?"))
+}
+
+#[cold]
+#[inline(never)]
+fn log_passthrough(launch: &Launch) {
+    log::debug!(
+        "{} {}: pass-through program, nothing swept",
+        launch.call.name(),
+        program(launch)
+    );
+}
+
+#[cold]
+#[inline(never)]
+fn warn_overflow(launch: &Launch) {
+    log::warn!(
+        "{} {}: more than {} kept ranges; the rest are swept",
+        launch.call.name(),
+        program(launch),
+        crate::keepset::KEEP_CAPACITY
+    );
+}
+
+/// Lists what the sweep will mark (before it does, since afterwards every
+/// fd has close-on-exec), sweeps unless auditing, and logs.
+#[cold]
+#[inline(never)]
+fn sweep_and_report(launch: &Launch, global: &Global, keep: &KeepSet, mode: Mode) {
     let mut targets = FdList::new();
-    if reporting {
-        let _ = sweep::for_each_open_fd(|fd| {
-            if !keep.contains(fd as u32)
-                && sys::fcntl_getfd(fd).is_ok_and(|f| f & libc::FD_CLOEXEC == 0)
-            {
-                targets.push(fd);
-            }
-        });
-    }
-    let method = match mode {
-        Mode::Sweep => Some(sweep::sweep(&keep)),
-        _ => None,
-    };
-    if reporting && targets.count > 0 {
+    let _ = sweep::for_each_open_fd(|fd| {
+        if !keep.contains(fd as u32)
+            && sys::fcntl_getfd(fd).is_ok_and(|f| f & libc::FD_CLOEXEC == 0)
+        {
+            targets.push(fd);
+        }
+    });
+    let method = (mode == Mode::Sweep).then(|| sweep::sweep(keep));
+    if targets.count > 0 {
         let verb = if method.is_some() {
             "swept"
         } else {
             "would sweep"
         };
         log::info!(
-            "{} {program}: {verb} {}",
+            "{} {}: {verb} {}",
             launch.call.name(),
+            program(launch),
             Described(&targets)
         );
     }
     if log::log_enabled!(log::Level::Debug) {
-        log_kept(launch, global, &keep, method);
+        log_kept(launch, global, keep, method);
     }
 }
 
@@ -235,7 +259,7 @@ fn log_kept(launch: &Launch, global: &Global, keep: &KeepSet, method: Option<swe
         let _ = write!(line, "{sep}{} [{label}]", Target(fd));
     });
     let how = method.map_or("audit", sweep::Method::label);
-    let program = Bytes(c_bytes(launch.program).unwrap_or(b"?"));
+    let program = program(launch);
     if any {
         log::debug!(
             "{} {program}: kept {} (sweep by {how})",

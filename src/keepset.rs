@@ -7,7 +7,7 @@
 
 /// How many disjoint ranges one keep set holds. Adjacent and overlapping
 /// ranges merge, so this bounds distinct *islands* of kept fds, not fds.
-pub const KEEP_CAPACITY: usize = 256;
+pub const KEEP_CAPACITY: usize = 128;
 
 /// An inclusive range of descriptor numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

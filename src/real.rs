@@ -17,7 +17,7 @@ type Argv = *const *const c_char;
 macro_rules! real_symbols {
     ($($name:ident: $ty:ty;)*) => {
         #[allow(non_upper_case_globals)]
-        mod slot {
+        pub(crate) mod slot {
             use core::sync::atomic::AtomicUsize;
             $(pub static $name: AtomicUsize = AtomicUsize::new(0);)*
         }

@@ -18,9 +18,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::sys::FileId;
 
-/// Inherited fds beyond this many are not recorded, so they are swept:
-/// failing closed keeps a flood of inherited fds from being passed on
-/// unchecked, and a warning says so at load.
+/// Room for every fd the load-time snapshot can see (it covers fds below
+/// `state::SNAPSHOT_WINDOW`, 1024).
 pub const INHERITED_CAPACITY: usize = 1024;
 
 /// Intent is recorded for fds below this number only. Intent on a higher fd

@@ -2,12 +2,12 @@
 //! pass-through decision, and (through `registry`) the inherited snapshot.
 
 use core::cell::UnsafeCell;
-use core::ffi::{c_char, c_int};
+use core::ffi::c_char;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::settings::{BadParts, Mode, Policy, Settings, VARIABLES};
-use crate::{logger, policy, real, registry, sweep, sys};
+use crate::{logger, policy, real, registry, sys};
 
 /// What the hooks consult.
 pub struct Global {
@@ -153,53 +153,62 @@ fn init() {
             log::warn!("{var}: ignoring {}", logger::BadList(parts));
         }
     }
-    if registry::inherited().count() == registry::INHERITED_CAPACITY {
-        log::warn!(
-            "more than {} fds inherited; those not recorded are swept at exec",
-            registry::INHERITED_CAPACITY
-        );
-    }
     // SAFETY: restoring this thread's errno.
     unsafe { *libc::__errno_location() = saved_errno };
 }
 
-/// K7, decided once: by `/proc/self/exe`, which names the interpreter even
-/// for a `#!` script; `AT_EXECFN` when `/proc` is missing.
-fn is_passthrough_program(settings: &Settings) -> bool {
-    let mut buf = [0u8; 256];
-    let exe = match sys::readlink(c"/proc/self/exe", &mut buf) {
-        Ok(n) => buf.get(..n).unwrap_or(&[]),
-        Err(_) => sys::exec_fn().map_or(&[][..], |p| p.to_bytes()),
-    };
-    policy::is_passthrough(exe, &settings.passthrough)
+unsafe extern "C" {
+    /// glibc's copy of `argv[0]`, set before any library constructor runs.
+    static program_invocation_name: *const c_char;
 }
 
-/// K3: records every fd open now, with its identity. One `getdents64`
-/// walk and one `fstat` per fd; skipped entirely when only 0-2 are open
-/// (`stat("/proc/self/fd").st_size` is the count on Linux ≥ 6.2).
+/// K7, decided once, without touching `/proc` (the first access to
+/// `/proc/<pid>` costs a process some 30 µs, mostly at exit): by the
+/// basename of `AT_EXECFN`, the file the kernel was asked to run, or of
+/// `argv[0]`. For a `#!` script the kernel sets `argv[0]` to the
+/// interpreter named in the script (`/bin/bash`), while `AT_EXECFN` names
+/// the script; a login shell's `argv[0]` is `-bash`.
+fn is_passthrough_program(settings: &Settings) -> bool {
+    let names = &settings.passthrough;
+    let exec_fn = sys::exec_fn().map_or(&[][..], |p| p.to_bytes());
+    // SAFETY: reading glibc's pointer to argv[0]: NULL or a C string that
+    // lives as long as the process.
+    let argv0 = unsafe { program_invocation_name };
+    // SAFETY: as above; checked for NULL first.
+    let argv0 = (!argv0.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(argv0) }.to_bytes());
+    let argv0 = argv0.map(|a| a.strip_prefix(b"-").unwrap_or(a));
+    policy::is_passthrough(exec_fn, names)
+        || argv0.is_some_and(|a| policy::is_passthrough(a, names))
+}
+
+/// The snapshot covers fds below this number: one `ppoll` over them (no
+/// `/proc`), about 12 ns a number. An fd inherited at or above it is not
+/// recorded, so it is swept unless another rule keeps it.
+pub const SNAPSHOT_WINDOW: usize = 1024;
+
+/// K3: records every fd below [`SNAPSHOT_WINDOW`] (and the soft
+/// `RLIMIT_NOFILE`) open now, with its identity: one `ppoll` to find them,
+/// one `fstat` each.
 fn snapshot_inherited() {
-    if let Ok(count) = sys::stat_size(c"/proc/self/fd")
-        && count > 0
-        && count <= 3
-        && (0..3).all(|fd| sys::fcntl_getfd(fd).is_ok())
-    {
+    let limit = sys::nofile_soft_limit()
+        .map_or(SNAPSHOT_WINDOW, |n| n.min(SNAPSHOT_WINDOW as u64) as usize);
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; SNAPSHOT_WINDOW];
+    let Some(window) = fds.get_mut(3..limit.max(3)) else {
+        return;
+    };
+    for (slot, fd) in window.iter_mut().zip(3..) {
+        slot.fd = fd;
+    }
+    if sys::poll_now(window).is_err() {
         return;
     }
-    let mut record = |fd: c_int| {
-        if fd > 2
-            && let Ok(id) = sys::fstat_id(fd)
-        {
-            registry::add_inherited(fd, id);
+    for slot in window.iter().filter(|s| s.revents & libc::POLLNVAL == 0) {
+        if let Ok(id) = sys::fstat_id(slot.fd) {
+            registry::add_inherited(slot.fd, id);
         }
-    };
-    if sweep::for_each_open_fd(&mut record).is_err() {
-        // No /proc (or no free fd): probe the low numbers instead.
-        let limit = sys::nofile_soft_limit()
-            .unwrap_or(0)
-            .min(SNAPSHOT_PROBE_CAP);
-        (3..limit as c_int).for_each(record);
     }
 }
-
-/// Without `/proc`, the snapshot probes fds below this number only.
-const SNAPSHOT_PROBE_CAP: u64 = 1024;

@@ -78,7 +78,7 @@ pub fn by_close_range(keep: &KeepSet) -> Result<(), Errno> {
         .try_for_each(|gap| sys::close_range_cloexec(gap.lo, gap.hi))
 }
 
-/// Rung 2. Safe anywhere: raw `getdents64` into a 4 KiB stack buffer.
+/// Rung 2. Safe anywhere: raw `getdents64` into a 1 KiB stack buffer.
 pub fn by_proc(keep: &KeepSet) -> Result<(), Errno> {
     for_each_open_fd(|fd| {
         if !keep.contains(fd as u32) {
@@ -103,11 +103,16 @@ pub fn by_probing(keep: &KeepSet) {
     }
 }
 
+/// The `getdents64` buffer: small, because the exec path may run on an
+/// 8 KiB alternate signal stack; each record of an fd is about 24 bytes.
+const DIRENT_BUFFER: usize = 1024;
+
 /// Calls `f` with every open fd of this process (not the directory fd
 /// used to list them), via `/proc/self/fd`.
+#[inline(never)]
 pub fn for_each_open_fd(mut f: impl FnMut(c_int)) -> Result<(), Errno> {
     let dir = sys::open_dir(c"/proc/self/fd")?;
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; DIRENT_BUFFER];
     let result = loop {
         match sys::getdents64(dir, &mut buf) {
             Ok(0) => break Ok(()),

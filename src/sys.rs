@@ -36,7 +36,7 @@ pub struct FileId {
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
+unsafe fn raw_syscall(nr: c_long, a: [usize; 5]) -> isize {
     let ret: isize;
     // SAFETY: the caller passes a valid system call number and arguments
     // that satisfy that call's contract; rcx and r11 are clobbered by the
@@ -49,6 +49,7 @@ unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
             in("rsi") a[1],
             in("rdx") a[2],
             in("r10") a[3],
+            in("r8") a[4],
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
@@ -59,7 +60,7 @@ unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
 
 #[cfg(target_arch = "aarch64")]
 #[inline(always)]
-unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
+unsafe fn raw_syscall(nr: c_long, a: [usize; 5]) -> isize {
     let ret: isize;
     // SAFETY: the caller passes a valid system call number and arguments
     // that satisfy that call's contract.
@@ -71,6 +72,7 @@ unsafe fn raw_syscall(nr: c_long, a: [usize; 4]) -> isize {
             in("x1") a[1],
             in("x2") a[2],
             in("x3") a[3],
+            in("x4") a[4],
             options(nostack),
         );
     }
@@ -100,6 +102,7 @@ pub fn close_range_cloexec(lo: u32, hi: u32) -> SysResult<()> {
                 hi as usize,
                 libc::CLOSE_RANGE_CLOEXEC as usize,
                 0,
+                0,
             ],
         )
     };
@@ -109,7 +112,12 @@ pub fn close_range_cloexec(lo: u32, hi: u32) -> SysResult<()> {
 /// `fcntl(fd, F_GETFD)`: the descriptor flags of `fd`. See fcntl(2).
 pub fn fcntl_getfd(fd: c_int) -> SysResult<c_int> {
     // SAFETY: F_GETFD takes no pointer argument.
-    let ret = unsafe { raw_syscall(libc::SYS_fcntl, [fd as usize, libc::F_GETFD as usize, 0, 0]) };
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_fcntl,
+            [fd as usize, libc::F_GETFD as usize, 0, 0, 0],
+        )
+    };
     check(ret).map(|flags| flags as c_int)
 }
 
@@ -119,7 +127,7 @@ pub fn fcntl_setfd(fd: c_int, flags: c_int) -> SysResult<()> {
     let ret = unsafe {
         raw_syscall(
             libc::SYS_fcntl,
-            [fd as usize, libc::F_SETFD as usize, flags as usize, 0],
+            [fd as usize, libc::F_SETFD as usize, flags as usize, 0, 0],
         )
     };
     check(ret).map(drop)
@@ -143,7 +151,7 @@ pub fn fstat_id(fd: c_int) -> SysResult<FileId> {
     let ret = unsafe {
         raw_syscall(
             libc::SYS_fstat,
-            [fd as usize, st.as_mut_ptr() as usize, 0, 0],
+            [fd as usize, st.as_mut_ptr() as usize, 0, 0, 0],
         )
     };
     check(ret)?;
@@ -153,26 +161,6 @@ pub fn fstat_id(fd: c_int) -> SysResult<FileId> {
         dev: st.st_dev,
         ino: st.st_ino,
     })
-}
-
-/// `stat(path).st_size`.
-pub fn stat_size(path: &CStr) -> SysResult<i64> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `path` is NUL-terminated; the kernel writes one `struct stat`.
-    let ret = unsafe {
-        raw_syscall(
-            libc::SYS_newfstatat,
-            [
-                libc::AT_FDCWD as usize,
-                path.as_ptr() as usize,
-                st.as_mut_ptr() as usize,
-                0,
-            ],
-        )
-    };
-    check(ret)?;
-    // SAFETY: the call succeeded, so the struct is filled.
-    Ok(unsafe { st.assume_init() }.st_size)
 }
 
 fn openat(path: &CStr, flags: c_int, mode: u32) -> SysResult<c_int> {
@@ -185,6 +173,7 @@ fn openat(path: &CStr, flags: c_int, mode: u32) -> SysResult<c_int> {
                 path.as_ptr() as usize,
                 flags as usize,
                 mode as usize,
+                0,
             ],
         )
     };
@@ -215,7 +204,7 @@ pub fn getdents64(fd: c_int, buf: &mut [u8]) -> SysResult<usize> {
     let ret = unsafe {
         raw_syscall(
             libc::SYS_getdents64,
-            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0],
+            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0],
         )
     };
     check(ret)
@@ -224,7 +213,7 @@ pub fn getdents64(fd: c_int, buf: &mut [u8]) -> SysResult<usize> {
 /// `close(fd)`.
 pub fn close(fd: c_int) -> SysResult<()> {
     // SAFETY: close takes a plain integer.
-    let ret = unsafe { raw_syscall(libc::SYS_close, [fd as usize, 0, 0, 0]) };
+    let ret = unsafe { raw_syscall(libc::SYS_close, [fd as usize, 0, 0, 0, 0]) };
     check(ret).map(drop)
 }
 
@@ -239,6 +228,7 @@ pub fn readlink(path: &CStr, buf: &mut [u8]) -> SysResult<usize> {
                 path.as_ptr() as usize,
                 buf.as_mut_ptr() as usize,
                 buf.len(),
+                0,
             ],
         )
     };
@@ -251,7 +241,7 @@ pub fn write(fd: c_int, buf: &[u8]) -> SysResult<usize> {
     let ret = unsafe {
         raw_syscall(
             libc::SYS_write,
-            [fd as usize, buf.as_ptr() as usize, buf.len(), 0],
+            [fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0],
         )
     };
     check(ret)
@@ -260,7 +250,7 @@ pub fn write(fd: c_int, buf: &[u8]) -> SysResult<usize> {
 /// `getpid()`: the pid of the calling process (a vfork child gets its own).
 pub fn getpid() -> u32 {
     // SAFETY: getpid takes no arguments and cannot fail.
-    unsafe { raw_syscall(libc::SYS_getpid, [0; 4]) as u32 }
+    unsafe { raw_syscall(libc::SYS_getpid, [0; 5]) as u32 }
 }
 
 /// The soft `RLIMIT_NOFILE`, via `prlimit64(0, RLIMIT_NOFILE, NULL, &old)`.
@@ -275,12 +265,38 @@ pub fn nofile_soft_limit() -> SysResult<u64> {
                 libc::RLIMIT_NOFILE as usize,
                 0,
                 old.as_mut_ptr() as usize,
+                0,
             ],
         )
     };
     check(ret)?;
     // SAFETY: the call succeeded, so `old` is filled.
     Ok(unsafe { old.assume_init() }.rlim_cur)
+}
+
+/// `ppoll(fds, nfds, {0, 0}, NULL)`: fills each entry's `revents` without
+/// waiting. With `events = 0`, a closed fd answers `POLLNVAL` and an open
+/// one 0: the cheapest way to learn which of many numbers are open.
+pub fn poll_now(fds: &mut [libc::pollfd]) -> SysResult<usize> {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel reads and writes `fds.len()` entries of `fds`
+    // and reads one timespec; no signal mask is passed.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_ppoll,
+            [
+                fds.as_mut_ptr() as usize,
+                fds.len(),
+                &zero as *const libc::timespec as usize,
+                0,
+                8,
+            ],
+        )
+    };
+    check(ret)
 }
 
 /// Whether this is a secure-execution process (`getauxval(AT_SECURE)`):

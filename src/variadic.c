@@ -16,8 +16,11 @@
 
 #define HIDDEN __attribute__((visibility("hidden")))
 
-/* execl* arguments are copied into a bounded stack array (8 KiB): more
- * than this many fail with E2BIG, like an over-long argument list. */
+/* execl* arguments are counted, then copied into a stack array of exactly
+ * that size (at most 8 KiB): more than this many fail with E2BIG, like an
+ * over-long argument list. Sizing the array to the call keeps the usual
+ * exec, with a handful of arguments, small enough for an 8 KiB alternate
+ * signal stack. */
 #define CLOEXEC_EXECL_MAX_ARGS 1024
 
 enum { EXECL = 0, EXECLE = 1, EXECLP = 2 };
@@ -27,29 +30,36 @@ int cloexec_internal_execl(int kind, const char *path, char *const argv[], char 
 int cloexec_internal_fcntl(int which, int fd, int cmd, void *arg);
 int cloexec_internal_ioctl(int fd, unsigned long request, void *arg);
 
-/* Collects arg0 and the variadic arguments up to their NULL into argv.
- * Returns 0, or -1 with errno = E2BIG if they do not fit. */
-static int collect_args(const char **argv, const char *arg0, va_list *ap)
+/* How many arguments arg0 and the variadic list hold before their NULL,
+ * counting no further than CLOEXEC_EXECL_MAX_ARGS. */
+static size_t count_args(const char *arg0, va_list *ap)
 {
+    va_list scan;
+    va_copy(scan, *ap);
     size_t n = 0;
-    argv[n] = arg0;
-    while (argv[n] != NULL) {
-        if (++n == CLOEXEC_EXECL_MAX_ARGS) {
-            errno = E2BIG;
-            return -1;
-        }
-        argv[n] = va_arg(*ap, const char *);
-    }
-    return 0;
+    for (const char *arg = arg0; arg != NULL && n < CLOEXEC_EXECL_MAX_ARGS;
+         arg = va_arg(scan, const char *))
+        n++;
+    va_end(scan);
+    return n;
 }
 
 /* The body of execl, execle and execlp. execle's environment follows
  * the terminating NULL. */
 static int run_execl(int kind, const char *path, const char *arg0, va_list *ap)
 {
-    const char *argv[CLOEXEC_EXECL_MAX_ARGS];
-    if (collect_args(argv, arg0, ap) < 0)
+    size_t argc = count_args(arg0, ap);
+    if (argc == CLOEXEC_EXECL_MAX_ARGS) {
+        errno = E2BIG;
         return -1;
+    }
+    const char *argv[argc + 1]; /* bounded by CLOEXEC_EXECL_MAX_ARGS */
+    argv[0] = arg0;
+    for (size_t i = 1; i < argc; i++)
+        argv[i] = va_arg(*ap, const char *);
+    argv[argc] = NULL;
+    if (argc > 0)
+        (void)va_arg(*ap, const char *); /* the terminating NULL */
     char *const *envp = kind == EXECLE ? va_arg(*ap, char *const *) : NULL;
     return cloexec_internal_execl(kind, path, (char *const *)argv, envp);
 }

@@ -1,14 +1,18 @@
 //! Exports the C-variadic hooks of `src/variadic.c` under libc's names.
 //!
-//! Each is a naked function whose whole body is a tail jump to the hidden
-//! C function, so the caller's registers and stack (which carry the
-//! variadic arguments) arrive untouched.
+//! Each is a naked function, so the caller's registers and stack (which
+//! carry the variadic arguments) arrive untouched wherever it jumps:
+//!
+//! - `execl`, `execle`, `execlp` jump to their C body;
+//! - `fcntl`, `fcntl64` and `ioctl` first look at the command. Only
+//!   `F_SETFD`, `FIONCLEX` and `FIOCLEX` can record intent; every other
+//!   command jumps straight to the real libc function (a compare, a load
+//!   and a jump), and so do all calls before the real symbol is resolved,
+//!   via the C body. On x86_64 the scratch register `r11` carries the
+//!   address, so `rax` (`al`: the variadic vector-register count) is kept.
 
 macro_rules! trampoline {
     ($($name:ident => $c_body:ident;)*) => {
-        unsafe extern "C" {
-            $(fn $c_body();)*
-        }
         $(
             #[doc = concat!("`", stringify!($name), "`: jumps to `", stringify!($c_body), "` in `src/variadic.c`.")]
             ///
@@ -26,11 +30,57 @@ macro_rules! trampoline {
     };
 }
 
+/// A hook whose second argument (`esi`) decides: `$intent($cmd)` true
+/// means the C body (which records); otherwise the real function at once.
+macro_rules! filtered_trampoline {
+    ($($name:ident => $c_body:ident, real $slot:path, intent $check:literal;)*) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "`: the real function, or `", stringify!($c_body), "` in `src/variadic.c` when the command can record intent.")]
+            ///
+            /// # Safety
+            #[doc = concat!("As libc's `", stringify!($name), "`.")]
+            #[unsafe(naked)]
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name() {
+                #[cfg(target_arch = "x86_64")]
+                core::arch::naked_asm!(
+                    $check,
+                    "je {body}",
+                    "mov r11, qword ptr [rip + {real}]",
+                    "test r11, r11",
+                    "jz {body}",
+                    "jmp r11",
+                    body = sym $c_body,
+                    real = sym $slot,
+                );
+                #[cfg(target_arch = "aarch64")]
+                core::arch::naked_asm!("b {}", sym $c_body);
+            }
+        )*
+    };
+}
+
+unsafe extern "C" {
+    fn cloexec_c_execl();
+    fn cloexec_c_execle();
+    fn cloexec_c_execlp();
+    fn cloexec_c_fcntl();
+    fn cloexec_c_fcntl64();
+    fn cloexec_c_ioctl();
+}
+
 trampoline! {
     execl => cloexec_c_execl;
     execle => cloexec_c_execle;
     execlp => cloexec_c_execlp;
-    fcntl => cloexec_c_fcntl;
-    fcntl64 => cloexec_c_fcntl64;
-    ioctl => cloexec_c_ioctl;
 }
+
+// F_SETFD is 2. FIONCLEX is 0x5450 and FIOCLEX 0x5451: clearing the low
+// bit of the request's low 32 bits (what the kernel compares) tests both.
+filtered_trampoline! {
+    fcntl => cloexec_c_fcntl, real crate::real::slot::fcntl, intent "cmp esi, 2";
+    fcntl64 => cloexec_c_fcntl64, real crate::real::slot::fcntl64, intent "cmp esi, 2";
+    ioctl => cloexec_c_ioctl, real crate::real::slot::ioctl, intent "mov r11d, esi\nand r11d, -2\ncmp r11d, 0x5450";
+}
+
+const _: () = assert!(libc::F_SETFD == 2 && libc::FIONCLEX == 0x5450 && libc::FIOCLEX == 0x5451);
