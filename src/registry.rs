@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sys::FileId;
 
 /// Room for every fd the load-time snapshot can see (it covers fds below
-/// `state::SNAPSHOT_WINDOW`, 1024).
-pub const INHERITED_CAPACITY: usize = 1024;
+/// `state::SNAPSHOT_WINDOW`).
+pub const INHERITED_CAPACITY: usize = crate::state::SNAPSHOT_WINDOW;
 
 /// Intent is recorded for fds below this number only. Intent on a higher fd
 /// is not recorded, so that fd is swept (fail closed: a leak is what this

@@ -5,7 +5,7 @@
  * here. Each one reads its variable arguments and hands them to one Rust
  * entry point (cloexec_internal_*). The functions here are hidden; Rust
  * exports them under libc's names through naked trampolines
- * (src/hooks/variadic.rs), because rustc's version script would hide a C
+ * (src/hooks/trampolines.rs), because rustc's version script would hide a C
  * symbol.
  *
  * Async-signal-safe: stack memory and va_arg only.

@@ -20,13 +20,15 @@ fn record(fd: c_int) {
     }
 }
 
+/// `dup2` when `oldfd != newfd`, reached through the `dup2` trampoline
+/// (`dup2(fd, fd)` changes nothing, not even `FD_CLOEXEC`, so the
+/// trampoline sends it straight to libc).
+///
 /// # Safety
 /// As dup2(2).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
+pub(super) unsafe extern "C" fn dup2_recording(oldfd: c_int, newfd: c_int) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
     let ret = forward(real::dup2(), FAILED, |f| unsafe { f(oldfd, newfd) });
-    // dup2(fd, fd) changes nothing, not even FD_CLOEXEC: no act, no record.
     if ret >= 0 && oldfd != newfd {
         record(newfd);
     }

@@ -5,7 +5,7 @@
 mod exec;
 mod intent;
 mod spawn;
-mod variadic;
+mod trampolines;
 
 use core::ffi::c_int;
 

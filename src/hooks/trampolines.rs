@@ -1,15 +1,17 @@
-//! Exports the C-variadic hooks of `src/variadic.c` under libc's names.
+//! The hooks that are naked trampolines: the C-variadic ones, whose
+//! bodies are in `src/variadic.c`, and `dup2`.
 //!
-//! Each is a naked function, so the caller's registers and stack (which
-//! carry the variadic arguments) arrive untouched wherever it jumps:
+//! A naked function leaves the caller's registers and stack (which carry
+//! the variadic arguments) untouched wherever it jumps:
 //!
 //! - `execl`, `execle`, `execlp` jump to their C body;
-//! - `fcntl`, `fcntl64` and `ioctl` first look at the command. Only
-//!   `F_SETFD`, `FIONCLEX` and `FIOCLEX` can record intent; every other
-//!   command jumps straight to the real libc function (a compare, a load
-//!   and a jump), and so do all calls before the real symbol is resolved,
-//!   via the C body. On x86_64 the scratch register `r11` carries the
-//!   address, so `rax` (`al`: the variadic vector-register count) is kept.
+//! - `fcntl`, `fcntl64`, `ioctl` and `dup2` first look at their arguments.
+//!   Only `F_SETFD`, `FIONCLEX`/`FIOCLEX` and a `dup2` onto another fd can
+//!   record intent and go to the recording body; every other call jumps
+//!   straight to the real libc function (a compare, a load and a jump).
+//!   Before the real symbol is resolved, every call takes the body, which
+//!   resolves it. On x86_64 the scratch register `r11` carries the address,
+//!   so `rax` (`al`: the variadic vector-register count) is kept.
 
 macro_rules! trampoline {
     ($($name:ident => $c_body:ident;)*) => {
@@ -30,8 +32,8 @@ macro_rules! trampoline {
     };
 }
 
-/// A hook whose second argument (`esi`) decides: `$intent($cmd)` true
-/// means the C body (which records); otherwise the real function at once.
+/// A hook whose arguments decide: when the `$check` instructions set the
+/// equal flag, the body (which records); otherwise the real function.
 macro_rules! filtered_trampoline {
     ($($name:ident => $c_body:ident, real $slot:path, intent $check:literal;)*) => {
         $(
@@ -60,6 +62,8 @@ macro_rules! filtered_trampoline {
     };
 }
 
+use super::intent::dup2_recording;
+
 unsafe extern "C" {
     fn cloexec_c_execl();
     fn cloexec_c_execle();
@@ -81,6 +85,12 @@ filtered_trampoline! {
     fcntl => cloexec_c_fcntl, real crate::real::slot::fcntl, intent "cmp esi, 2";
     fcntl64 => cloexec_c_fcntl64, real crate::real::slot::fcntl64, intent "cmp esi, 2";
     ioctl => cloexec_c_ioctl, real crate::real::slot::ioctl, intent "mov r11d, esi\nand r11d, -2\ncmp r11d, 0x5450";
+}
+
+// dup2(oldfd, newfd) records when oldfd != newfd: `setne` turns that into
+// the equal flag the macro tests.
+filtered_trampoline! {
+    dup2 => dup2_recording, real crate::real::slot::dup2, intent "cmp edi, esi\nsetne r11b\ncmp r11b, 1";
 }
 
 const _: () = assert!(libc::F_SETFD == 2 && libc::FIONCLEX == 0x5450 && libc::FIOCLEX == 0x5451);
