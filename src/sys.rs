@@ -133,14 +133,10 @@ pub fn fcntl_setfd(fd: c_int, flags: c_int) -> SysResult<()> {
     check(ret).map(drop)
 }
 
-/// Adds `FD_CLOEXEC` to `fd` unless it is already there.
-/// Returns whether the flag was added.
-pub fn set_cloexec(fd: c_int) -> SysResult<bool> {
-    let flags = fcntl_getfd(fd)?;
-    if flags & libc::FD_CLOEXEC != 0 {
-        return Ok(false);
-    }
-    fcntl_setfd(fd, flags | libc::FD_CLOEXEC).map(|()| true)
+/// Marks `fd` close-on-exec: `fcntl(fd, F_SETFD, FD_CLOEXEC)`. One call,
+/// no `F_GETFD` first: `FD_CLOEXEC` is the only descriptor flag there is.
+pub fn set_cloexec(fd: c_int) -> SysResult<()> {
+    fcntl_setfd(fd, libc::FD_CLOEXEC)
 }
 
 /// `fstat(fd)`, reduced to the identity of the open file.
