@@ -169,7 +169,11 @@ fn a_bad_setting_warns_once_and_the_rest_is_used() {
     );
     let (leaks, seen) = leaks_and_arrivals(&out);
     let swept_wrongly: Vec<_> = seen.iter().filter(|fd| leaks[fd].kind != "keep").collect();
-    assert!(swept_wrongly.is_empty(), "still sweeping: {}", out.describe());
+    assert!(
+        swept_wrongly.is_empty(),
+        "still sweeping: {}",
+        out.describe()
+    );
 }
 
 #[test]

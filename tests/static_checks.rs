@@ -2,23 +2,15 @@
 //! only libc (and the loader) as NEEDED, no malloc family imported, no
 //! panicking code linked in, and every hook exported.
 
+mod common;
+
+use common::{ENTRIES, build_once, lib_path};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn library() -> &'static PathBuf {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let status = Command::new("make")
-            .args(["-s", "-C"])
-            .arg(&root)
-            .arg("lib")
-            .status()
-            .unwrap();
-        assert!(status.success(), "make lib");
-        root.join("target/release/libcloexec.so")
-    })
+fn library() -> PathBuf {
+    build_once();
+    lib_path()
 }
 
 fn tool(program: &str, args: &[&str]) -> String {
@@ -96,27 +88,11 @@ fn exports_every_hook() {
         .lines()
         .filter_map(|l| l.split_whitespace().last())
         .collect();
-    for hook in [
-        "execve",
-        "execv",
-        "execvp",
-        "execvpe",
-        "execl",
-        "execle",
-        "execlp",
-        "fexecve",
-        "execveat",
-        "posix_spawn",
-        "posix_spawnp",
-        "system",
-        "popen",
-        "dup2",
-        "dup3",
-        "fcntl",
-        "fcntl64",
-        "ioctl",
-    ] {
-        assert!(exported.contains(&hook), "{hook} is not exported");
+    for hook in ENTRIES
+        .iter()
+        .chain(&["dup2", "dup3", "fcntl", "fcntl64", "ioctl"])
+    {
+        assert!(exported.contains(hook), "{hook} is not exported");
     }
     for never in ["fork", "vfork", "closefrom"] {
         assert!(!exported.contains(&never), "{never} must not be interposed");
