@@ -15,9 +15,15 @@
 #ifndef CLOEXEC_BENCH_H
 #define CLOEXEC_BENCH_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+
+/* raw_close_range_cloexec(), install_close_range_filter(): shared with the
+ * harness (c-harness/close_range.c is linked into the bench). */
+#include "../c-harness/close_range.h"
 
 /* The old plug-in's loop and our probing rows stop here, like the library's
  * own probing cap (src/sweep.rs PROBE_CAP); beyond it costs are extrapolated. */
@@ -70,9 +76,16 @@ int worker_main(int nfds, int flags);
 /* util.c */
 uint64_t now_ns(void);
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* "HEAD MESSAGE\n" on stderr (the message at most 511 bytes); die() and phase() use it. */
+void vnote(const char *head, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void read_full(int fd, void *buf, size_t len);
 void write_full(int fd, const void *buf, size_t len);
-long raw_close_range_cloexec(unsigned lo, unsigned hi);
+/* environ without LD_PRELOAD and CLOEXEC_* (its strings, in a calloc'd
+ * array); NULL when out of memory. */
+char **env_without_ours(void);
+/* Reaps pid, a /bin/true started at t0 (now_ns()); dies unless it exited 0
+ * (the message ends with `hint`). Returns the ns from t0 to the reaping. */
+uint64_t reap_true(pid_t pid, uint64_t t0, const char *hint);
 
 /* stats.c: medians and a bootstrap interval for a ratio of medians. */
 double median(const uint64_t *v, size_t n);

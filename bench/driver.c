@@ -13,18 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 char bench_self[4096];
 const char *lib_path, *empty_path;
 char **base_env;
 
 /* ---- the environment ---------------------------------------------------- */
-
-static int is_ours(const char *entry)
-{
-    return strncmp(entry, "LD_PRELOAD=", 11) == 0 || strncmp(entry, "CLOEXEC_", 8) == 0;
-}
 
 void driver_init(void)
 {
@@ -38,15 +31,9 @@ void driver_init(void)
         for (int fd = 3; fd < 65536; fd++)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
 
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    base_env = calloc(n + 1, sizeof *base_env);
+    base_env = env_without_ours();
     if (!base_env)
         die("out of memory");
-    for (size_t i = 0, k = 0; i < n; i++)
-        if (!is_ours(environ[i]))
-            base_env[k++] = environ[i];
 }
 
 void check_preload(const char *path, const char *what)
@@ -318,10 +305,10 @@ uint64_t t_start;
 
 void phase(const char *fmt, ...)
 {
-    char line[256];
+    char head[32];
+    snprintf(head, sizeof head, "bench: [%5.1f s]", (now_ns() - t_start) / 1e9);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vnote(head, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "bench: [%5.1f s] %s\n", (now_ns() - t_start) / 1e9, line);
 }

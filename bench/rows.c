@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- repetition counts ------------------------------------------------------ */
@@ -60,14 +59,7 @@ static uint64_t spawn_true(char **env, const posix_spawn_file_actions_t *fa)
     int err = posix_spawn(&pid, "/bin/true", fa, NULL, argv, env);
     if (err)
         die("posix_spawn /bin/true: %s", strerror(err));
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            die("waitpid: %s", strerror(errno));
-    uint64_t t1 = now_ns();
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("/bin/true failed (status %#x); is the preload loadable?", status);
-    return t1 - t0;
+    return reap_true(pid, t0, "; is the preload loadable?");
 }
 
 /* Spawns /bin/true `rounds` times under each environment, rotating who goes

@@ -101,6 +101,17 @@ static int cmp_double(const void *a, const void *b)
 
 enum { RESAMPLES = 400 };
 
+/* The 95 % intervals from RESAMPLES resampled ratios r and differences d
+ * (both sorted here). */
+static void intervals(double *r, double *d, struct interval *ratio, struct interval *diff)
+{
+    qsort(r, RESAMPLES, sizeof *r, cmp_double);
+    qsort(d, RESAMPLES, sizeof *d, cmp_double);
+    size_t lo = RESAMPLES * 25 / 1000, hi = RESAMPLES - 1 - lo;
+    *ratio = (struct interval){r[lo], r[hi]};
+    *diff = (struct interval){d[lo], d[hi]};
+}
+
 void bootstrap(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
                struct interval *ratio, struct interval *diff)
 {
@@ -119,11 +130,7 @@ void bootstrap(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
         r[i] = mb > 0 ? ma / mb : 0.0;
         d[i] = ma - mb;
     }
-    qsort(r, RESAMPLES, sizeof *r, cmp_double);
-    qsort(d, RESAMPLES, sizeof *d, cmp_double);
-    size_t lo = RESAMPLES * 25 / 1000, hi = RESAMPLES - 1 - lo;
-    *ratio = (struct interval){r[lo], r[hi]};
-    *diff = (struct interval){d[lo], d[hi]};
+    intervals(r, d, ratio, diff);
     free(scratch);
     free(r);
     free(d);
@@ -165,11 +172,7 @@ void paired(const uint64_t *a, const uint64_t *b, size_t n, double *ratio, doubl
             idx[k] = rng_next() % n;
         paired_medians(a, b, idx, n, &r[i], &d[i], sr, sd);
     }
-    qsort(r, RESAMPLES, sizeof *r, cmp_double);
-    qsort(d, RESAMPLES, sizeof *d, cmp_double);
-    size_t lo = RESAMPLES * 25 / 1000, hi = RESAMPLES - 1 - lo;
-    *ratio_ci = (struct interval){r[lo], r[hi]};
-    *diff_ci = (struct interval){d[lo], d[hi]};
+    intervals(r, d, ratio_ci, diff_ci);
     free(sr);
     free(sd);
     free(idx);

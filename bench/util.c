@@ -1,4 +1,5 @@
-/* Small helpers of the bench driver and workers: clock, errors, pipes. */
+/* Small helpers of the bench driver and workers: clock, errors, pipes,
+ * children. */
 #include "bench.h"
 
 #include <errno.h>
@@ -6,16 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SYS_close_range
-#define SYS_close_range 436 /* the same number on every architecture */
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+extern char **environ;
 
 uint64_t now_ns(void)
 {
@@ -24,14 +20,21 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void die(const char *fmt, ...)
+void vnote(const char *head, const char *fmt, va_list ap)
 {
     char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "%s %s\n", head, line);
+}
+
+void die(const char *fmt, ...)
+{
+    char head[32];
+    snprintf(head, sizeof head, "bench[%d]:", (int)getpid());
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vnote(head, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "bench[%d]: %s\n", (int)getpid(), line);
     exit(1);
 }
 
@@ -65,11 +68,30 @@ void write_full(int fd, const void *buf, size_t len)
     }
 }
 
-/* The bare system call, never glibc's wrapper or closefrom(): returns 0 or -errno. */
-long raw_close_range_cloexec(unsigned lo, unsigned hi)
+char **env_without_ours(void)
 {
-    long r = syscall(SYS_close_range, lo, hi, CLOSE_RANGE_CLOEXEC);
-    return r == 0 ? 0 : -errno;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "CLOEXEC_", 8) != 0)
+            env[k++] = environ[i];
+    return env;
+}
+
+uint64_t reap_true(pid_t pid, uint64_t t0, const char *hint)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            die("waitpid: %s", strerror(errno));
+    uint64_t t1 = now_ns();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("/bin/true failed (status %#x)%s", status, hint);
+    return t1 - t0;
 }
 
 void samples_push(struct samples *s, const uint64_t *v, size_t n)

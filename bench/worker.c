@@ -16,35 +16,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sched.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#if defined(__x86_64__)
-#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "add this architecture's AUDIT_ARCH_* here"
-#endif
-
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-
-extern char **environ;
 
 static struct {
     int lo_fd, hi_fd;  /* the leaked fds, inclusive */
@@ -121,42 +101,14 @@ static void fill_fd_table(void)
 /* close_range fails with ENOSYS, as on a kernel older than 5.9. */
 static void block_close_range(void)
 {
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {
-        .len = (unsigned short)(sizeof filter / sizeof filter[0]),
-        .filter = filter,
-    };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        setup_failed(errno, "PR_SET_NO_NEW_PRIVS");
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-        setup_failed(errno, "seccomp");
+    const char *what;
+    int err = install_close_range_filter(ENOSYS, &what);
+    if (err)
+        setup_failed(err, what);
     /* An empty range at the very top: harmless if the filter did not work. */
     long r = raw_close_range_cloexec(~0U - 1, ~0U);
     if (r != -ENOSYS && r != -EPERM) /* EPERM: a container's own filter came first */
         setup_failed(r ? (int)-r : EEXIST, "close_range not blocked by the filter");
-}
-
-static char **make_child_env(void)
-{
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + 1, sizeof *env);
-    if (!env)
-        setup_failed(ENOMEM, "calloc");
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "CLOEXEC_", 8) != 0)
-            env[k++] = environ[i];
-    return env;
 }
 
 /* Clears FD_CLOEXEC on every leaked fd again, behind the library's back. */
@@ -197,14 +149,7 @@ static uint64_t spawn_true(enum child_work work)
     }
     if (pid < 0)
         die("fork: %s", strerror(errno));
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            die("waitpid: %s", strerror(errno));
-    uint64_t t1 = now_ns();
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("/bin/true failed (status %#x)", status);
-    return t1 - t0;
+    return reap_true(pid, t0, "");
 }
 
 static uint64_t exec_missing(void)
@@ -301,7 +246,9 @@ int worker_main(int nfds, int flags)
         fill_fd_table();
     if (flags & W_SECCOMP)
         block_close_range();
-    w.child_env = make_child_env();
+    w.child_env = env_without_ours();
+    if (!w.child_env)
+        setup_failed(ENOMEM, "calloc");
 
     struct bench_ready ready = {.err = 0, .lo_fd = w.lo_fd, .hi_fd = w.hi_fd};
     write_full(1, &ready, sizeof ready);

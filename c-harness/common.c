@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void write_all(int fd, const char *buf, size_t len)
@@ -22,7 +23,7 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
-static void vline(int fd, const char *prefix, const char *fmt, va_list ap)
+void vsay_fd(int fd, const char *prefix, const char *fmt, va_list ap)
 {
     char line[8192];
     int head = snprintf(line, sizeof line, "%s", prefix);
@@ -38,7 +39,7 @@ void say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vline(1, "", fmt, ap);
+    vsay_fd(1, "", fmt, ap);
     va_end(ap);
 }
 
@@ -48,7 +49,7 @@ void fail(int code, const char *fmt, ...)
     va_list ap;
     snprintf(prefix, sizeof prefix, "FAIL %d: ", code);
     va_start(ap, fmt);
-    vline(2, prefix, fmt, ap);
+    vsay_fd(2, prefix, fmt, ap);
     va_end(ap);
     _exit(code);
 }
@@ -93,6 +94,15 @@ int soft_nofile(void)
     if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > SCAN_CAP)
         return SCAN_CAP;
     return (int)rl.rlim_cur;
+}
+
+int status_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 255;
 }
 
 const char *errno_name(int err)

@@ -6,6 +6,7 @@
 #ifndef CLOEXEC_HARNESS_COMMON_H
 #define CLOEXEC_HARNESS_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Exit codes. Each failed check has its own code, so the Rust test knows which
@@ -31,6 +32,11 @@ enum harness_exit {
     EX_SKIP = 77,            /* noproc: facility unavailable (reason on stderr) */
 };
 
+/* Writes prefix, the formatted message and a '\n' to fd with one write(2)
+ * (retried only if interrupted or short); at most 8190 bytes before the '\n'.
+ * Under say() and fail(), and the hardening programs' hsay() and hdie(). */
+void vsay_fd(int fd, const char *prefix, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 /* Writes one formatted line (a '\n' is appended) to fd 1 with one write(2). */
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -48,6 +54,10 @@ const char *describe_fd(int fd, char *buf, size_t len);
 
 /* Soft RLIMIT_NOFILE, at most SCAN_CAP; 1024 if it cannot be read. */
 int soft_nofile(void);
+
+/* A wait status as one number: the exit code, or 128 + signal (255 if
+ * neither). */
+int status_code(int status);
 
 /* Name of an errno value for report lines ("ENOENT", ...; "E<n>" otherwise). */
 const char *errno_name(int err);

@@ -286,11 +286,3 @@ int plan_spawn(const struct plan *p, int *status)
     }
 }
 
-int status_code(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 255;
-}

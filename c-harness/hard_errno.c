@@ -25,6 +25,7 @@
  * deliberate fd (--keep) and its leaks (--leak): a second exec after all
  * the failures works, and the sweep still applies (exit 0 under the
  * library; 41 without it). DIR must exist and be empty; files go there. */
+#include "common.h"
 #include "hard_util.h"
 
 #include <errno.h>
@@ -35,7 +36,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -129,7 +129,7 @@ static int wait_status(pid_t pid)
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
             return -1;
-    return hstatus(st);
+    return status_code(st);
 }
 
 /* posix_spawn/posix_spawnp: report result and errno; on success, the status. */
@@ -366,14 +366,7 @@ int main(int argc, char **argv)
         hdie(HX_USAGE, "usage: hard_errno --probe PATH --dir DIR [--no-final-exec] [--skip WORD]");
     cap_probe = probe;
 
-    /* ARG_MAX is a quarter of the stack limit at exec: make it 2 MiB. */
-    struct rlimit st;
-    if (getrlimit(RLIMIT_STACK, &st) == 0) {
-        st.rlim_cur = 8 << 20;
-        if (st.rlim_max != RLIM_INFINITY && st.rlim_max < st.rlim_cur)
-            st.rlim_cur = st.rlim_max;
-        setrlimit(RLIMIT_STACK, &st);
-    }
+    hstack_8mib(); /* ARG_MAX: 2 MiB of arguments and environment, everywhere */
 
     /* The files: not executable (EACCES), executable garbage (ENOEXEC), and
      * a PATH directory with both for the p-variants. */

@@ -53,13 +53,12 @@
  *              /proc rung), then with the fd table full too (the probing
  *              rung). The test runs it with and without the library: the
  *              difference is the library's share. */
+#include "close_range.h"
+#include "common.h"
 #include "hard_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -69,10 +68,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -224,13 +221,13 @@ static void case_nonutf8(void)
              link);
     fresh_leak(LEAK);
     int st = system(cmd);
-    hsay("nonutf8 system status %d", st == -1 ? -1 : hstatus(st));
+    hsay("nonutf8 system status %d", st == -1 ? -1 : status_code(st));
     fresh_leak(LEAK);
     FILE *f = popen(cmd, "r");
     if (!f)
         hdie(HX_SETUP, "popen: %s", strerror(errno));
     st = pclose(f);
-    hsay("nonutf8 popen status %d", st == -1 ? -1 : hstatus(st));
+    hsay("nonutf8 popen status %d", st == -1 ? -1 : status_code(st));
     unlink(link);
 }
 
@@ -632,26 +629,13 @@ static void measure(const struct stack_case *cases, size_t n, const char *suffix
     }
 }
 
+/* The /proc rung: close_range fails with ENOSYS from here on. */
 static void block_close_range(void)
 {
-#if defined(__x86_64__)
-#define ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define ARCH AUDIT_ARCH_AARCH64
-#endif
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 436 /* close_range */, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-        hdie(HX_SETUP, "seccomp: %s", strerror(errno));
+    const char *what;
+    int err = install_close_range_filter(ENOSYS, &what);
+    if (err)
+        hdie(HX_SETUP, "seccomp: %s", strerror(err));
 }
 
 /* Lowers the soft limit to one past the highest open fd and fills every
@@ -749,15 +733,7 @@ int main(int argc, char **argv)
         hdie(HX_USAGE, "usage: hard_hostile --probe PATH --dir DIR CASE");
     plain_argv[0] = (char *)probe;
 
-    /* ARG_MAX is a quarter of the stack limit at exec: make it the same
-     * everywhere (8 MiB stack, 2 MiB of arguments and environment). */
-    struct rlimit st;
-    if (getrlimit(RLIMIT_STACK, &st) == 0) {
-        st.rlim_cur = 8 << 20;
-        if (st.rlim_max != RLIM_INFINITY && st.rlim_max < st.rlim_cur)
-            st.rlim_cur = st.rlim_max;
-        setrlimit(RLIMIT_STACK, &st);
-    }
+    hstack_8mib(); /* ARG_MAX: 2 MiB of arguments and environment, everywhere */
     for (int fd = DELIBERATE; fd <= LEAK; fd += LEAK - DELIBERATE)
         if (fcntl(fd, F_GETFD) != -1)
             hdie(HX_SETUP, "fd %d is open already", fd);

@@ -207,10 +207,6 @@ static void child(const char *probe, const char *dir, enum mode mode, int run)
     }
 }
 
-struct tally {
-    int runs, ok, missing, leaked, other;
-};
-
 int main(int argc, char **argv)
 {
     const char *probe = NULL;
@@ -229,11 +225,7 @@ int main(int argc, char **argv)
         hdie(HX_USAGE, "usage: hard_signal --probe PATH [--runs N] [--timeout S]");
     dl_iterate_phdr(find_ranges, NULL);
 
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/hard-signal-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        hdie(HX_SETUP, "mkdtemp: %s", strerror(errno));
+    char *dir = htempdir("hard-signal");
     char *files[3] = {hpath(dir, "deliberate"), hpath(dir, "leak"), hpath(dir, "lock")};
     for (int i = 0; i < 3; i++)
         hwrite_file(files[i], "x", 1, 0644);
@@ -244,10 +236,9 @@ int main(int argc, char **argv)
     if (lock < 0 || fcntl(lock, F_SETLK, &fl) != 0)
         hdie(HX_SETUP, "locking %s: %s", files[2], strerror(errno));
 
-    struct tally tally[MODES] = {{0}, {0}, {0}};
+    struct htally tally[MODES] = {{0}, {0}, {0}};
     static const char *const places[3] = {"lib", "libc", "main"};
     int at[MODES][4] = {{0}};
-    int listed = 0;
     for (int r = 0; r < runs; r++) {
         enum mode mode = (enum mode)(r % MODES);
         int out[2];
@@ -276,27 +267,11 @@ int main(int argc, char **argv)
                     w = i;
             at[mode][w]++;
         }
-        struct tally *t = &tally[mode];
-        t->runs++;
-        if (code == HP_OK)
-            t->ok++;
-        else if (code == HP_KEEP_MISSING)
-            t->missing++;
-        else if (code == HP_LEAK_OPEN)
-            t->leaked++;
-        else
-            t->other++;
-        if (code != HP_OK && listed++ < 20)
-            hsay("fail %s %d code %d%s", modes[mode], r / MODES, code,
-                 code == -1 ? " (timeout)" : "");
+        htally_add(&tally[mode], modes[mode], r / MODES, code);
     }
     int bad = 0;
-    for (int m = 0; m < MODES; m++) {
-        struct tally *t = &tally[m];
-        hsay("signal %s runs %d ok %d missing %d leaked %d other %d", modes[m], t->runs, t->ok,
-             t->missing, t->leaked, t->other);
-        bad |= t->ok != t->runs;
-    }
+    for (int m = 0; m < MODES; m++)
+        bad |= htally_say("signal", modes[m], &tally[m]);
     for (int m = HOT; m < MODES; m++)
         hsay("interrupted %s lib %d libc %d main %d other %d", modes[m], at[m][0], at[m][1],
              at[m][2], at[m][3]);

@@ -22,6 +22,7 @@
  * vfork and spawn, then "churn ops K". The first failures are listed as
  * "fail KIND I code C". Exit 0 if every child passed, 1 if not, 4 on the
  * deadline (--timeout, default 600 s; "TIMEOUT during KIND I" says where). */
+#include "common.h"
 #include "hard_util.h"
 
 #include <errno.h>
@@ -50,12 +51,7 @@ extern char **environ;
 enum kind { K_FORK, K_VFORK, K_SPAWN, K_COUNT };
 static const char *const kind_names[K_COUNT] = {"fork", "vfork", "spawn"};
 
-struct tally {
-    int runs, ok, missing, leaked, other;
-};
-
-static struct tally tallies[K_COUNT];
-static int failures_listed;
+static struct htally tallies[K_COUNT];
 
 static atomic_int stop;
 static atomic_long churn_ops;
@@ -163,31 +159,13 @@ static void unplan_child(struct child_plan *c)
         close(c->leaks[i]);
 }
 
-static void count(enum kind k, int i, int code)
-{
-    struct tally *t = &tallies[k];
-    t->runs++;
-    if (code == HP_OK)
-        t->ok++;
-    else if (code == HP_KEEP_MISSING)
-        t->missing++;
-    else if (code == HP_LEAK_OPEN)
-        t->leaked++;
-    else
-        t->other++;
-    if (code != HP_OK && failures_listed < 20) {
-        failures_listed++;
-        hsay("fail %s %d code %d", kind_names[k], i, code);
-    }
-}
-
 static int wait_child(pid_t pid)
 {
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             hdie(HX_SETUP, "waitpid: %s", strerror(errno));
-    return hstatus(status);
+    return status_code(status);
 }
 
 static int run_fork(const struct child_plan *c, int src)
@@ -300,11 +278,7 @@ int main(int argc, char **argv)
     if (fcntl(DELIBERATE_FD, F_GETFD) != -1)
         hdie(HX_SETUP, "fd %d is open already", DELIBERATE_FD);
 
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/hard-stress-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        hdie(HX_SETUP, "mkdtemp: %s", strerror(errno));
+    char *dir = htempdir("hard-stress");
     char *deliberate = hpath(dir, "deliberate"), *deliberate2 = hpath(dir, "deliberate2");
     char *leak = hpath(dir, "leak");
     hwrite_file(deliberate, "d", 1, 0644);
@@ -341,7 +315,7 @@ int main(int argc, char **argv)
                        : k == K_VFORK ? run_vfork(&c, src, i)
                                       : run_spawn(&c, src, i);
             unplan_child(&c);
-            count((enum kind)k, i, code);
+            htally_add(&tallies[k], kind_names[k], i, code);
         }
     }
     now_kind = -1;
@@ -351,12 +325,8 @@ int main(int argc, char **argv)
     alarm(0);
 
     int bad = 0;
-    for (int k = 0; k < K_COUNT; k++) {
-        struct tally *t = &tallies[k];
-        hsay("stress %s runs %d ok %d missing %d leaked %d other %d", kind_names[k], t->runs, t->ok,
-             t->missing, t->leaked, t->other);
-        bad |= t->ok != t->runs;
-    }
+    for (int k = 0; k < K_COUNT; k++)
+        bad |= htally_say("stress", kind_names[k], &tallies[k]);
     hsay("churn ops %ld", atomic_load(&churn_ops));
 
     unlink(deliberate);

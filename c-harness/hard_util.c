@@ -1,6 +1,8 @@
 /* See hard_util.h. */
 #include "hard_util.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -8,29 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static void vline(const char *prefix, const char *fmt, va_list ap)
-{
-    char buf[4096];
-    int n = snprintf(buf, sizeof buf, "%s", prefix);
-    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof buf - 2)
-        len = sizeof buf - 2;
-    buf[len++] = '\n';
-    ssize_t w = write(1, buf, len);
-    (void)w;
-}
-
 void hsay(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vline("", fmt, ap);
+    vsay_fd(1, "", fmt, ap);
     va_end(ap);
 }
 
@@ -38,7 +28,7 @@ void hdie(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vline("FATAL: ", fmt, ap);
+    vsay_fd(1, "FATAL: ", fmt, ap);
     va_end(ap);
     _exit(code);
 }
@@ -91,15 +81,6 @@ char *hitoa(long v, char *buf)
     return buf;
 }
 
-int hstatus(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 255;
-}
-
 int hwait(pid_t pid, int seconds)
 {
     struct timespec start, now;
@@ -109,7 +90,7 @@ int hwait(pid_t pid, int seconds)
         int status;
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
-            return hstatus(status);
+            return status_code(status);
         if (r < 0 && errno != EINTR)
             return -2;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -165,4 +146,55 @@ int hmove_fd(int fd, int at)
         hdie(HX_SETUP, "F_DUPFD onto %d gave %d: %s", at, got, strerror(errno));
     close(fd);
     return got;
+}
+
+void htally_add(struct htally *t, const char *kind, int i, int code)
+{
+    static int listed;
+    t->runs++;
+    if (code == HP_OK)
+        t->ok++;
+    else if (code == HP_KEEP_MISSING)
+        t->missing++;
+    else if (code == HP_LEAK_OPEN)
+        t->leaked++;
+    else
+        t->other++;
+    if (code != HP_OK && listed < 20) {
+        listed++;
+        hsay("fail %s %d code %d%s", kind, i, code, code == -1 ? " (timeout)" : "");
+    }
+}
+
+int htally_say(const char *test, const char *kind, const struct htally *t)
+{
+    hsay("%s %s runs %d ok %d missing %d leaked %d other %d", test, kind, t->runs, t->ok, t->missing,
+         t->leaked, t->other);
+    return t->ok != t->runs;
+}
+
+char *htempdir(const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    size_t len = strlen(tmp) + strlen(name) + sizeof "/-XXXXXX";
+    char *dir = malloc(len);
+    if (!dir)
+        hdie(HX_SETUP, "out of memory");
+    snprintf(dir, len, "%s/%s-XXXXXX", tmp, name);
+    if (!mkdtemp(dir))
+        hdie(HX_SETUP, "mkdtemp: %s", strerror(errno));
+    return dir;
+}
+
+void hstack_8mib(void)
+{
+    struct rlimit st;
+    if (getrlimit(RLIMIT_STACK, &st) == 0) {
+        st.rlim_cur = 8 << 20;
+        if (st.rlim_max != RLIM_INFINITY && st.rlim_max < st.rlim_cur)
+            st.rlim_cur = st.rlim_max;
+        setrlimit(RLIMIT_STACK, &st);
+    }
 }

@@ -1,5 +1,6 @@
 /* Shared by the hardening programs (hard_*.c, issue 6): report lines, fatal
- * errors, errno names, and the hard_probe exit codes. */
+ * errors, errno names, the hard_probe exit codes and tallies of them, waiting,
+ * temporary files and limits. */
 #ifndef CLOEXEC_HARD_UTIL_H
 #define CLOEXEC_HARD_UTIL_H
 
@@ -41,11 +42,8 @@ void hwrite_str(int fd, const char *s);
 /* Formats a non-negative number into buf (at least 24 bytes); async-signal-safe. */
 char *hitoa(long v, char *buf);
 
-/* A status from waitpid as one number: the exit code, or 128 + signal. */
-int hstatus(int status);
-
 /* waitpid(pid) with a deadline in seconds; on timeout kills pid with
- * SIGKILL, reaps it, and returns -1. Otherwise returns hstatus(). */
+ * SIGKILL, reaps it, and returns -1. Otherwise returns status_code() (common.h). */
 int hwait(pid_t pid, int seconds);
 
 /* Makes dir (created, mode 0700) hold a path: returns a malloc'd "dir/name". */
@@ -56,6 +54,28 @@ void hwrite_file(const char *path, const void *data, size_t len, int mode);
 
 /* Opens path read-only *without* O_CLOEXEC: a leak. Exits HX_SETUP on error. */
 int hopen_leak(const char *path);
+
+/* Children of hard_probe, counted by how they ended. */
+struct htally {
+    int runs, ok, missing, leaked, other;
+};
+
+/* Counts run i of `kind`, which ended with code (hard_probe's exit code,
+ * or -1: hwait's timeout). The first 20 failures of the whole program are
+ * listed as "fail KIND I code C" (" (timeout)" after a -1). */
+void htally_add(struct htally *t, const char *kind, int i, int code);
+
+/* "TEST KIND runs N ok A missing B leaked C other D". Returns 1 if a run
+ * was not ok, else 0. */
+int htally_say(const char *test, const char *kind, const struct htally *t);
+
+/* Creates a fresh directory $TMPDIR/NAME-XXXXXX (/tmp if TMPDIR is unset or
+ * empty): returns its malloc'd path. Exits HX_SETUP on error. */
+char *htempdir(const char *name);
+
+/* Soft RLIMIT_STACK to 8 MiB (or the hard limit, if lower), so that ARG_MAX,
+ * a quarter of it at exec, is 2 MiB everywhere. Failures are ignored. */
+void hstack_8mib(void);
 
 /* Moves fd to exactly `at` with F_DUPFD (not an act of intent: SPEC K4),
  * closing the original. Exits HX_SETUP if `at` was taken. */

@@ -7,17 +7,20 @@
 #                 controls).
 
 HARD_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -pthread
-HARD_UTIL   := c-harness/hard_util.c c-harness/hard_util.h
+# Linked into each: hard_util (report lines, children, files), common (the
+# line writer under hsay/hdie) and close_range (hard_hostile's seccomp rung).
+HARD_SRC    := c-harness/hard_util.c c-harness/common.c c-harness/close_range.c
+HARD_HDRS   := c-harness/hard_util.h c-harness/common.h c-harness/close_range.h
 HARD_PROGS  := hard_probe hard_stress hard_signal hard_errno hard_hostile
 
 harness: $(addprefix $(HARNESS)/,$(HARD_PROGS))
 
 # Static, like the probe: LD_PRELOAD never loads into it, and it starts fast.
-$(HARNESS)/hard_probe: c-harness/hard_probe.c $(HARD_UTIL) | $(HARNESS)
-	$(CC) $(HARD_CFLAGS) -static -o $@ c-harness/hard_probe.c c-harness/hard_util.c
+$(HARNESS)/hard_probe: c-harness/hard_probe.c $(HARD_SRC) $(HARD_HDRS) | $(HARNESS)
+	$(CC) $(HARD_CFLAGS) -static -o $@ c-harness/hard_probe.c $(HARD_SRC)
 
-$(HARNESS)/hard_%: c-harness/hard_%.c $(HARD_UTIL) | $(HARNESS)
-	$(CC) $(HARD_CFLAGS) -o $@ $< c-harness/hard_util.c
+$(HARNESS)/hard_%: c-harness/hard_%.c $(HARD_SRC) $(HARD_HDRS) | $(HARNESS)
+	$(CC) $(HARD_CFLAGS) -o $@ $< $(HARD_SRC)
 
 HARD_RUN := env LD_PRELOAD=$(abspath $(LIB))
 

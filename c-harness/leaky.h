@@ -77,7 +77,4 @@ void seccomp_block_close_range(int err);
  * no fd can be opened (EMFILE). Checks that open() then fails with EMFILE. */
 void fill_fd_table(void);
 
-/* Wait status as one number: exit code, or 128 + signal. */
-int status_code(int status);
-
 #endif

@@ -7,59 +7,24 @@
  *                              soft RLIMIT_NOFILE. */
 #include "leaky.h"
 
+#include "close_range.h"
 #include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#if defined(__x86_64__)
-#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "add this architecture's AUDIT_ARCH_* here"
-#endif
-
-#ifndef SYS_close_range
-#define SYS_close_range 436 /* the same number on every architecture */
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 void seccomp_block_close_range(int err)
 {
-    struct sock_filter filter[] = {
-        /* Another architecture's syscall numbers mean other calls: allow. */
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {
-        .len = (unsigned short)(sizeof filter / sizeof filter[0]),
-        .filter = filter,
-    };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        fail(EX_SECCOMP, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-        fail(EX_SECCOMP, "SECCOMP_SET_MODE_FILTER: %s", strerror(errno));
+    const char *what;
+    int failed = install_close_range_filter(err, &what);
+    if (failed)
+        fail(EX_SECCOMP, "%s: %s", what, strerror(failed));
 
     /* An empty range at the top: harmless if the filter did not work. */
-    long r = syscall(SYS_close_range, ~0U - 1, ~0U, CLOSE_RANGE_CLOEXEC);
-    int got = r == 0 ? 0 : errno;
+    int got = (int)-raw_close_range_cloexec(~0U - 1, ~0U);
     if (got != err)
         fail(EX_SECCOMP_VERIFY, "close_range gave %s, wanted %s", errno_name(got), errno_name(err));
     say("seccomp-ok close_range %s", errno_name(err));

@@ -9,8 +9,11 @@
 
 BENCH_DIR    := target/bench
 BENCH_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
-BENCH_SRC    := bench/main.c bench/driver.c bench/rows.c bench/worker.c bench/stats.c bench/util.c
-BENCH_HDRS   := bench/bench.h
+# c-harness/close_range.c: the raw close_range call and the seccomp filter
+# that blocks it, shared with the harness.
+BENCH_SRC    := bench/main.c bench/driver.c bench/rows.c bench/worker.c bench/stats.c bench/util.c \
+                c-harness/close_range.c
+BENCH_HDRS   := bench/bench.h c-harness/close_range.h
 
 .PHONY: bench bench-build
 bench-build: $(BENCH_DIR)/bench
