@@ -10,7 +10,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`hooks`] | the exported symbols, a few lines each |
+//! | [`hooks`] | the exported symbols, a few lines each; naked trampolines for the variadic ones and the intent fast path |
 //! | [`guard`] | the exec path: decide, sweep, report |
 //! | [`policy`] | pure keep decisions (K2–K7) |
 //! | [`keepset`] | the fixed-capacity set of kept fd ranges |
