@@ -30,7 +30,7 @@ macro_rules! real_symbols {
         $(
             #[doc = concat!("The real `", stringify!($name), "`, if libc has it.")]
             pub fn $name() -> Option<$ty> {
-                let addr = load(&slot::$name);
+                let addr = load(&slot::$name, concat!(stringify!($name), "\0").as_bytes());
                 // SAFETY: a non-zero value in this slot was returned by
                 // dlsym for this very symbol name, whose C type is `$ty`.
                 (addr != 0).then(|| unsafe { core::mem::transmute::<usize, $ty>(addr) })
@@ -77,14 +77,22 @@ fn lookup(name: &[u8]) -> usize {
     unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast::<c_char>()) as usize }
 }
 
-fn load(slot: &AtomicUsize) -> usize {
+fn load(slot: &AtomicUsize, name: &[u8]) -> usize {
+    let addr = slot.load(Ordering::Acquire);
+    if addr != 0 || crate::state::get().is_some() {
+        return addr;
+    }
+    // Only before our constructor has finished (see the module docs): run
+    // it now, or, if it is running on another thread, resolve this one
+    // symbol ourselves rather than fail a legitimate call.
+    crate::state::ensure_init();
     let addr = slot.load(Ordering::Acquire);
     if addr != 0 {
         return addr;
     }
-    // Only before our constructor ran: see the module docs.
-    crate::state::ensure_init();
-    slot.load(Ordering::Acquire)
+    let addr = lookup(name);
+    slot.store(addr, Ordering::Release);
+    addr
 }
 
 /// Sets `errno` for a hook whose real function is missing.
