@@ -177,10 +177,23 @@ pub fn before_exec(launch: &Launch) {
     sweep_and_report(launch, global, &keep, mode);
 }
 
-/// The program a launch runs, for the log. Read only when a line is
-/// written: a bad pointer is the kernel's to report (`EFAULT`).
-fn program(launch: &Launch) -> Bytes<'static> {
-    Bytes(c_bytes(launch.program).unwrap_or(b"?"))
+/// The program a launch runs, for the log: its path or command, or `fd N`
+/// for `fexecve`. Read only when a line is written: a bad pointer is the
+/// kernel's to report (`EFAULT`).
+fn program(launch: &Launch) -> Program<'_> {
+    Program(launch)
+}
+
+struct Program<'a>(&'a Launch);
+
+impl fmt::Display for Program<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (c_bytes(self.0.program), self.0.program_fd) {
+            (Some(path), _) => write!(f, "{}", Bytes(path)),
+            (None, Some(fd)) => write!(f, "fd {fd}"),
+            (None, None) => f.write_str("?"),
+        }
+    }
 }
 
 #[cold]
