@@ -54,21 +54,30 @@ impl Record {
     }
 }
 
-static INHERITED_FDS: [AtomicU32; INHERITED_CAPACITY] =
-    [const { AtomicU32::new(0) }; INHERITED_CAPACITY];
-static INHERITED_IDS: [Record; INHERITED_CAPACITY] =
-    [const { Record::empty() }; INHERITED_CAPACITY];
+/// One fd open at load, and what it was. Kept together so that a process
+/// with a few inherited fds writes one page of this table, not two.
+struct Inherited {
+    fd: AtomicU32,
+    id: Record,
+}
+
+static INHERITED: [Inherited; INHERITED_CAPACITY] = [const {
+    Inherited {
+        fd: AtomicU32::new(0),
+        id: Record::empty(),
+    }
+}; INHERITED_CAPACITY];
 static INHERITED_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Records one fd open at load. Called only from the constructor.
 /// Returns false when the snapshot is full.
 pub fn add_inherited(fd: c_int, id: FileId) -> bool {
     let n = INHERITED_LEN.load(Ordering::Relaxed);
-    let (Some(slot_fd), Some(slot_id)) = (INHERITED_FDS.get(n), INHERITED_IDS.get(n)) else {
+    let Some(slot) = INHERITED.get(n) else {
         return false;
     };
-    slot_fd.store(fd as u32, Ordering::Relaxed);
-    slot_id.store(id);
+    slot.fd.store(fd as u32, Ordering::Relaxed);
+    slot.id.store(id);
     INHERITED_LEN.store(n + 1, Ordering::Release);
     true
 }
@@ -76,11 +85,10 @@ pub fn add_inherited(fd: c_int, id: FileId) -> bool {
 /// Every fd recorded at load, with its identity then.
 pub fn inherited() -> impl Iterator<Item = (c_int, FileId)> {
     let n = INHERITED_LEN.load(Ordering::Acquire);
-    INHERITED_FDS
+    INHERITED
         .iter()
-        .zip(INHERITED_IDS.iter())
         .take(n)
-        .map(|(fd, id)| (fd.load(Ordering::Relaxed) as c_int, id.load()))
+        .map(|slot| (slot.fd.load(Ordering::Relaxed) as c_int, slot.id.load()))
 }
 
 const WORDS: usize = INTENT_CAPACITY / 64;
