@@ -209,6 +209,7 @@ fn log_passthrough(launch: &Launch) {
 #[cold]
 #[inline(never)]
 fn warn_overflow(launch: &Launch) {
+    crate::logger::ensure_installed();
     log::warn!(
         "{} {}: more than {} kept ranges; the rest are swept",
         launch.call.name(),

@@ -127,8 +127,24 @@ struct Logger;
 
 static LOGGER: Logger = Logger;
 
-/// Installs the logger at `level`. Once per process.
-pub fn install(level: Level) {
+/// Installs the logger if the settings may want a line now: `info` and
+/// `debug` log at every exec. At `warn` and `error` lines are rare, so the
+/// logger is installed only just before one ([`ensure_installed`]): touching
+/// the `log` crate's statics costs each process start a page fault.
+pub fn install_if_chatty(level: Level) {
+    if level >= Level::Info {
+        install(level);
+    }
+}
+
+/// Installs the logger (idempotent) before a warning or an error.
+pub fn ensure_installed() {
+    if let Some(global) = state::get() {
+        install(global.settings.log_level);
+    }
+}
+
+fn install(level: Level) {
     // set_logger fails only if a logger is already set in this library's
     // copy of `log`, i.e. never; then the level still applies.
     let _ = log::set_logger(&LOGGER);

@@ -61,31 +61,42 @@ struct Inherited {
     id: Record,
 }
 
-static INHERITED: [Inherited; INHERITED_CAPACITY] = [const {
-    Inherited {
-        fd: AtomicU32::new(0),
-        id: Record::empty(),
-    }
-}; INHERITED_CAPACITY];
-static INHERITED_LEN: AtomicUsize = AtomicUsize::new(0);
+/// The snapshot, its length first: a process with a few inherited fds
+/// writes one page of it (each first write to a page of `.bss` costs a page
+/// fault, and this happens in every process start).
+struct Snapshot {
+    len: AtomicUsize,
+    entries: [Inherited; INHERITED_CAPACITY],
+}
+
+static SNAPSHOT: Snapshot = Snapshot {
+    len: AtomicUsize::new(0),
+    entries: [const {
+        Inherited {
+            fd: AtomicU32::new(0),
+            id: Record::empty(),
+        }
+    }; INHERITED_CAPACITY],
+};
 
 /// Records one fd open at load. Called only from the constructor.
 /// Returns false when the snapshot is full.
 pub fn add_inherited(fd: c_int, id: FileId) -> bool {
-    let n = INHERITED_LEN.load(Ordering::Relaxed);
-    let Some(slot) = INHERITED.get(n) else {
+    let n = SNAPSHOT.len.load(Ordering::Relaxed);
+    let Some(slot) = SNAPSHOT.entries.get(n) else {
         return false;
     };
     slot.fd.store(fd as u32, Ordering::Relaxed);
     slot.id.store(id);
-    INHERITED_LEN.store(n + 1, Ordering::Release);
+    SNAPSHOT.len.store(n + 1, Ordering::Release);
     true
 }
 
 /// Every fd recorded at load, with its identity then.
 pub fn inherited() -> impl Iterator<Item = (c_int, FileId)> {
-    let n = INHERITED_LEN.load(Ordering::Acquire);
-    INHERITED
+    let n = SNAPSHOT.len.load(Ordering::Acquire);
+    SNAPSHOT
+        .entries
         .iter()
         .take(n)
         .map(|slot| (slot.fd.load(Ordering::Relaxed) as c_int, slot.id.load()))

@@ -146,7 +146,10 @@ fn init() {
         settings,
         passthrough,
     });
-    logger::install(global.settings.log_level);
+    logger::install_if_chatty(global.settings.log_level);
+    if bad_count > 0 {
+        logger::ensure_installed();
+    }
 
     for (var, parts) in bad.iter().take(bad_count) {
         if let Some(var) = var {
