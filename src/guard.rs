@@ -288,14 +288,6 @@ fn log_kept(launch: &Launch, global: &Global, keep: &KeepSet, method: Option<swe
     }
 }
 
-impl<const N: usize> LineBuf<N> {
-    /// The text so far, with no newline (for embedding in another line).
-    pub fn finish_no_newline(&mut self) -> &[u8] {
-        let text = self.finish();
-        text.strip_suffix(b"\n").unwrap_or(text)
-    }
-}
-
 /// Displays one fd with what it is: `5 (/var/log/app.log)`, `6 (socket:[123])`.
 struct Target(c_int);
 

@@ -70,6 +70,12 @@ impl<const N: usize> LineBuf<N> {
         }
         self.buf.get(..self.len).unwrap_or(&[])
     }
+
+    /// The text so far, with no newline (for embedding in another line).
+    pub fn finish_no_newline(&mut self) -> &[u8] {
+        let text = self.finish();
+        text.strip_suffix(b"\n").unwrap_or(text)
+    }
 }
 
 impl<const N: usize> Default for LineBuf<N> {

@@ -115,27 +115,6 @@ pub fn for_each_kept<'a, A, E, I, N, C, P>(
     });
 }
 
-/// Builds the keep set for one exec. Ranges that do not fit are reported
-/// through [`KeepSet::overflowed`] and are swept.
-pub fn keep_set<'a, A, E, I, N, C, P>(
-    exec: ExecRequest<A, E>,
-    view: ProcessView<'_, I, N, C, P>,
-) -> KeepSet
-where
-    A: Iterator<Item = &'a [u8]>,
-    E: Iterator<Item = &'a [u8]>,
-    I: Iterator<Item = (c_int, FileId)>,
-    N: Iterator<Item = (c_int, FileId)>,
-    C: FnMut(c_int) -> Option<FileId>,
-    P: FnMut() -> u32,
-{
-    let mut set = KeepSet::new();
-    for_each_kept(exec, view, &mut |_, lo, hi| {
-        set.insert_range(lo, hi);
-    });
-    set
-}
-
 /// K7: whether the program at `exe` (a path) is one whose inheritable fds
 /// are all a user's redirections.
 pub fn is_passthrough(exe: &[u8], names: &NameList) -> bool {
@@ -496,7 +475,8 @@ mod tests {
             let crafted: Vec<Vec<u8>> = tails.iter().enumerate().map(|(i, t)| [prefixes[i % prefixes.len()].as_bytes(), t.as_bytes()].concat()).collect();
             let all: Vec<&[u8]> = args.iter().chain(crafted.iter()).map(|v| v.as_slice()).collect();
             let keep_list = KeepSet::new();
-            let set = keep_set(
+            let mut set = KeepSet::new();
+            for_each_kept(
                 ExecRequest { args: all.iter().copied(), env: all.iter().copied(), program_fd: None },
                 ProcessView {
                     policy: Policy::Smart,
@@ -505,6 +485,9 @@ mod tests {
                     intents: core::iter::empty(),
                     identity_now: |_| None,
                     own_pid: || pid,
+                },
+                &mut |_, lo, hi| {
+                    set.insert_range(lo, hi);
                 },
             );
             prop_assert!(set.contains(0) && set.contains(1) && set.contains(2));

@@ -312,7 +312,7 @@ impl Settings {
                 }
             }
             _ => {
-                let path = trim(value);
+                let path = value.trim_ascii();
                 if path.is_empty() {
                     self.log_file = None;
                 } else if path.len() > PATH_CAPACITY {
@@ -325,17 +325,13 @@ impl Settings {
     }
 }
 
-fn trim(s: &[u8]) -> &[u8] {
-    s.trim_ascii()
-}
-
 /// One word out of a fixed vocabulary, ASCII case-insensitive.
 fn parse_word<'a, T: Copy>(
     value: &'a [u8],
     words: &[(&str, T)],
     bad: &mut BadParts<'a>,
 ) -> Option<T> {
-    let word = trim(value);
+    let word = value.trim_ascii();
     let found = words
         .iter()
         .find(|(w, _)| w.as_bytes().eq_ignore_ascii_case(word))
@@ -367,15 +363,18 @@ pub fn parse_fd(s: &[u8]) -> Option<u32> {
 /// `3,5,10-12`: fds and inclusive ranges. Empty items are skipped.
 pub fn parse_fd_list<'a>(value: &'a [u8], keep: &mut KeepSet, bad: &mut BadParts<'a>) {
     for item in value.split(|&b| b == b',') {
-        let item = trim(item);
+        let item = item.trim_ascii();
         if item.is_empty() {
             continue;
         }
         let parsed = match item.iter().position(|&b| b == b'-') {
             None => parse_fd(item).map(|fd| (fd, fd)),
             Some(dash) => {
-                let lo = item.get(..dash).map(trim).and_then(parse_fd);
-                let hi = item.get(dash + 1..).map(trim).and_then(parse_fd);
+                let lo = item.get(..dash).map(<[u8]>::trim_ascii).and_then(parse_fd);
+                let hi = item
+                    .get(dash + 1..)
+                    .map(<[u8]>::trim_ascii)
+                    .and_then(parse_fd);
                 match (lo, hi) {
                     (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
                     _ => None,
@@ -392,7 +391,7 @@ pub fn parse_fd_list<'a>(value: &'a [u8], keep: &mut KeepSet, bad: &mut BadParts
 /// `bash,sh,dash`: program names. A name with `/` is bad (names are basenames).
 pub fn parse_names<'a>(value: &'a [u8], names: &mut NameList, bad: &mut BadParts<'a>) {
     for item in value.split(|&b| b == b',') {
-        let name = trim(item);
+        let name = item.trim_ascii();
         if name.is_empty() {
             continue;
         }

@@ -7,6 +7,7 @@ use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::settings::{BadParts, Mode, Policy, Settings, VARIABLES};
+use crate::sys::Errno;
 use crate::{logger, policy, real, registry, sys};
 
 /// What the hooks consult.
@@ -14,6 +15,20 @@ pub struct Global {
     pub settings: Settings,
     /// K7: this program never leaks by accident; nothing is swept.
     pub passthrough: bool,
+    /// Whether an exec here consults what the process did with its fds
+    /// (K3, K4): the smart policy, sweeping or auditing, in a program that
+    /// is not pass-through. Otherwise neither the snapshot nor intent
+    /// records are made: bash would pay an `fstat` per redirection for
+    /// records nobody reads.
+    pub uses_history: bool,
+}
+
+impl Global {
+    /// Whether K4 intent should be recorded now. Before the constructor has
+    /// run the settings are unknown, so record.
+    pub fn records_intent() -> bool {
+        get().is_none_or(|g| g.uses_history)
+    }
 }
 
 /// A value written once, then read by any thread without locking.
@@ -139,12 +154,15 @@ fn init() {
     );
 
     let passthrough = settings.policy == Policy::Smart && is_passthrough_program(&settings);
-    if settings.mode != Mode::Off && settings.policy == Policy::Smart && !passthrough {
+    let uses_history =
+        settings.mode != Mode::Off && settings.policy == Policy::Smart && !passthrough;
+    if uses_history {
         snapshot_inherited();
     }
     let global = GLOBAL.publish(Global {
         settings,
         passthrough,
+        uses_history,
     });
     logger::install_if_chatty(global.settings.log_level);
     if bad_count > 0 {
@@ -196,21 +214,23 @@ pub const SNAPSHOT_WINDOW: usize = 256;
 /// `RLIMIT_NOFILE`) open now, with its identity: one `ppoll` to find them,
 /// one `fstat` each.
 fn snapshot_inherited() {
-    let limit = sys::nofile_soft_limit()
-        .map_or(SNAPSHOT_WINDOW, |n| n.min(SNAPSHOT_WINDOW as u64) as usize);
     let mut fds = [libc::pollfd {
         fd: -1,
         events: 0,
         revents: 0,
     }; SNAPSHOT_WINDOW];
-    let Some(window) = fds.get_mut(3..limit.max(3)) else {
-        return;
-    };
-    for (slot, fd) in window.iter_mut().zip(3..) {
+    for (slot, fd) in fds.iter_mut().zip(0..) {
         slot.fd = fd;
     }
-    if sys::poll_now(window).is_err() {
-        return;
+    let mut window = fds.get_mut(3..).unwrap_or(&mut []);
+    // ppoll refuses more entries than the soft RLIMIT_NOFILE (EINVAL); only
+    // then is the limit worth a system call of its own.
+    if sys::poll_now(window) == Err(Errno::EINVAL) {
+        let limit = sys::nofile_soft_limit().map_or(0, |n| n.min(SNAPSHOT_WINDOW as u64) as usize);
+        window = window.get_mut(..limit.saturating_sub(3)).unwrap_or(&mut []);
+        if sys::poll_now(window).is_err() {
+            return;
+        }
     }
     for slot in window.iter().filter(|s| s.revents & libc::POLLNVAL == 0) {
         if let Ok(id) = sys::fstat_id(slot.fd) {

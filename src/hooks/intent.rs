@@ -6,10 +6,15 @@
 use core::ffi::{c_int, c_ulong, c_void};
 
 use super::{FAILED, forward};
+use crate::state::Global;
 use crate::{real, registry, sys};
 
-/// The latest act made `fd` inheritable on purpose: remember which file it is.
+/// The latest act made `fd` inheritable on purpose: remember which file it
+/// is, if an exec in this process will ever ask.
 fn record(fd: c_int) {
+    if !Global::records_intent() {
+        return;
+    }
     if let Ok(id) = sys::fstat_id(fd)
         && !registry::record_intent(fd, id)
     {
