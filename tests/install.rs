@@ -3,11 +3,13 @@
 //! finds the installed library and applies it, and uninstall removes those
 //! three files and nothing else.
 
+mod common;
+
+use common::TempDir;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PYTHON: &str = "/usr/bin/python3";
@@ -45,16 +47,6 @@ fn assert_ok(out: &Output, what: &str) {
     );
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("cloexec-install-{tag}-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
 /// A command without `LD_PRELOAD` or `CLOEXEC_*` from this process.
 fn clean(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
@@ -87,7 +79,8 @@ os.execv('/bin/ls', ['ls', '-l', '/proc/self/fd'])\n";
 
 #[test]
 fn install_then_uninstall() {
-    let destdir = temp_dir("destdir");
+    let destdir_tmp = TempDir::new("install-destdir");
+    let destdir = destdir_tmp.path();
     let vars = [
         format!("DESTDIR={}", destdir.display()),
         format!("PREFIX={PREFIX}"),
@@ -175,7 +168,6 @@ fn install_then_uninstall() {
     for other in &others {
         assert_eq!(fs::read_to_string(other).unwrap(), "not ours\n");
     }
-    let _ = fs::remove_dir_all(&destdir);
 }
 
 /// Without `PREFIX`, install goes under `/usr/local`. A dry run (`-n`)

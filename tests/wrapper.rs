@@ -6,13 +6,15 @@
 //! and without any `CLOEXEC_*` variable, so a developer's own settings
 //! cannot change the outcome.
 
+mod common;
+
+use common::TempDir;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PYTHON: &str = "/usr/bin/python3";
@@ -72,18 +74,6 @@ fn run(cmd: &mut Command) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A fresh directory of this test's own. A test removes it when it passes
-/// and leaves it for a look when it fails.
-fn temp_dir(tag: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("cloexec-wrapper-{tag}-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
 }
 
 /// Asserts a failure with exit `code`, nothing on stdout and exactly one
@@ -163,18 +153,19 @@ fn missing_command_exits_127() {
     let out = run(&mut cloexec(["--", &name]));
     assert_error(&out, 127, &name);
     assert!(text(&out.stderr).contains(&name));
-    let dir = temp_dir("missing");
+    let dir_tmp = TempDir::new("wrapper-missing");
+    let dir = dir_tmp.path();
     assert_error(
         &run(&mut cloexec([dir.join("absent")])),
         127,
         "absolute path",
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn not_executable_exits_126() {
-    let dir = temp_dir("noexec");
+    let dir_tmp = TempDir::new("wrapper-noexec");
+    let dir = dir_tmp.path();
     let script = dir.join("script");
     fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
@@ -183,7 +174,6 @@ fn not_executable_exits_126() {
     // Control: the same file, executable, runs.
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(run(&mut cloexec([&script])).status.code(), Some(0));
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -230,7 +220,8 @@ fn env_lines(out: &Output) -> Vec<String> {
 
 #[test]
 fn options_set_the_variables() {
-    let dir = temp_dir("vars");
+    let dir_tmp = TempDir::new("wrapper-vars");
+    let dir = dir_tmp.path();
     let out = run(cloexec([
         "--keep",
         "3,10-12",
@@ -265,12 +256,12 @@ fn options_set_the_variables() {
     // An option overrides the environment.
     let out = run(cloexec(["--log", "error", "/usr/bin/printenv"]).env("CLOEXEC_LOG", "info"));
     assert_eq!(env_lines(&out), ["CLOEXEC_LOG=error"]);
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn library_override() {
-    let dir = temp_dir("override");
+    let dir_tmp = TempDir::new("wrapper-override");
+    let dir = dir_tmp.path();
     let copy = dir.join("libcloexec.so");
     fs::copy(library(), &copy).unwrap();
     let out = run(cloexec(["/usr/bin/printenv", "LD_PRELOAD"])
@@ -287,7 +278,6 @@ fn library_override() {
     fs::copy(&copy, spaced.join("libcloexec.so")).unwrap();
     let out = run(cloexec(["/bin/true"]).env("CLOEXEC_LIBRARY", spaced.join("libcloexec.so")));
     assert_error(&out, 125, "a path LD_PRELOAD would split");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// Sources `profile` `times` times in `shell`, with `LD_PRELOAD` set to
@@ -331,7 +321,8 @@ fn preload_after(shell: &str, profile: &Path, times: usize, before: Option<&str>
 
 #[test]
 fn profile_lines_work_in_shells() {
-    let dir = temp_dir("profile");
+    let dir_tmp = TempDir::new("wrapper-profile");
+    let dir = dir_tmp.path();
     let lib = library().to_string_lossy().into_owned();
     let profile = dir.join("profile.sh");
     let out = run(&mut cloexec(["--profile"]));
@@ -382,12 +373,12 @@ fn profile_lines_work_in_shells() {
             "declare -x CLOEXEC_POLICY=\"strict\"".to_owned(),
         ]
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn profile_quotes_a_strange_library_path() {
-    let dir = temp_dir("quote");
+    let dir_tmp = TempDir::new("wrapper-quote");
+    let dir = dir_tmp.path();
     // Quotes, `$`, backquotes and `!`: everything but the space and colon
     // that LD_PRELOAD itself cannot hold.
     let odd = dir.join("it's$HOME`x`\"q\"!");
@@ -410,7 +401,6 @@ fn profile_quotes_a_strange_library_path() {
             "{shell}"
         );
     }
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// Python opens `marker` with libc's `open` (no `O_CLOEXEC`: a leak),
@@ -448,7 +438,8 @@ fn wrapped_program_runs_under_the_library() {
     if !python_available() {
         return;
     }
-    let dir = temp_dir("e2e");
+    let dir_tmp = TempDir::new("wrapper-e2e");
+    let dir = dir_tmp.path();
     let marker = dir.join("marker");
     fs::write(&marker, "leak me\n").unwrap();
 
@@ -471,7 +462,6 @@ fn wrapped_program_runs_under_the_library() {
     );
     // smart (the default) sweeps the leak and keeps the dup2 target (K4).
     assert_eq!(wrapped(&[]), [77], "smart");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -479,7 +469,8 @@ fn audit_mode_changes_nothing_and_logs() {
     if !python_available() {
         return;
     }
-    let dir = temp_dir("audit");
+    let dir_tmp = TempDir::new("wrapper-audit");
+    let dir = dir_tmp.path();
     let marker = dir.join("marker");
     fs::write(&marker, "leak me\n").unwrap();
     let (control, _) = marker_fds(clean(PYTHON), &marker);
@@ -500,7 +491,6 @@ fn audit_mode_changes_nothing_and_logs() {
         log.contains("libcloexec[") && log.contains("would"),
         "no audit report in the log file: {log:?}"
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// Python ignores SIGPIPE at startup and keeps that across `execv`; block
