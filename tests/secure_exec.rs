@@ -7,6 +7,9 @@
 //! sees. The program is a copy of a tiny C program made setuid to `nobody`.
 //! Needs root and `unshare -m`; skips with a reason otherwise.
 
+mod common;
+
+use common::{TempDir, build_once, lib_path};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,27 +36,10 @@ int main(void) {
 }
 "#;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn build_library() -> PathBuf {
-    let status = Command::new("make")
-        .args(["-s", "-C"])
-        .arg(root())
-        .arg("lib")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    root().join("target/release/libcloexec.so")
-}
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cloexec-secure-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    // The setuid program runs as nobody and must reach its own directory.
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+/// A scratch directory the setuid program (running as nobody) can reach.
+fn scratch() -> TempDir {
+    let dir = TempDir::new("secure");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 
@@ -116,9 +102,11 @@ fn settings_are_ignored_and_no_log_file_is_opened() {
         eprintln!("skipped: needs root to make a setuid program and a mount namespace");
         return;
     }
-    let lib = build_library();
-    let dir = scratch();
-    let plain = compile(&dir);
+    build_once();
+    let lib = lib_path();
+    let scratch = scratch();
+    let dir = scratch.path();
+    let plain = compile(dir);
     let setuid = dir.join("secure-setuid");
     fs::copy(&plain, &setuid).unwrap();
     let status = Command::new("chown")
@@ -131,7 +119,7 @@ fn settings_are_ignored_and_no_log_file_is_opened() {
 
     // Control: the same settings in a normal process are used (and logged).
     let control_log = dir.join("control.log");
-    let Some((stdout, _)) = run_preloaded(&dir, &lib, &plain, &control_log) else {
+    let Some((stdout, _)) = run_preloaded(dir, &lib, &plain, &control_log) else {
         eprintln!("skipped: unshare -m or overlayfs is not available here");
         return;
     };
@@ -153,7 +141,7 @@ fn settings_are_ignored_and_no_log_file_is_opened() {
     fs::set_permissions(&logs, fs::Permissions::from_mode(0o1777)).unwrap();
     let secure_log = logs.join("secure.log");
     let (stdout, stderr) =
-        run_preloaded(&dir, &lib, &setuid, &secure_log).expect("worked for the control");
+        run_preloaded(dir, &lib, &setuid, &secure_log).expect("worked for the control");
     assert!(
         stdout.contains("secure=1 loaded=1"),
         "the library is loaded in a secure process: {stdout}"
@@ -166,5 +154,4 @@ fn settings_are_ignored_and_no_log_file_is_opened() {
         !stderr.contains("not-a-number"),
         "CLOEXEC_KEEP was not even parsed: {stderr}"
     );
-    let _ = fs::remove_dir_all(&dir);
 }
