@@ -234,11 +234,11 @@ fn options_set_the_variables() {
         "--keep=5",
         "/usr/bin/printenv",
     ])
-    .current_dir(&dir));
+    .current_dir(dir));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let mut seen = env_lines(&out);
     seen.sort();
-    let log_file = fs::canonicalize(&dir).unwrap().join("rel.log");
+    let log_file = fs::canonicalize(dir).unwrap().join("rel.log");
     assert_eq!(
         seen,
         [
@@ -266,7 +266,7 @@ fn library_override() {
     fs::copy(library(), &copy).unwrap();
     let out = run(cloexec(["/usr/bin/printenv", "LD_PRELOAD"])
         .env("CLOEXEC_LIBRARY", "libcloexec.so")
-        .current_dir(&dir));
+        .current_dir(dir));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let copy = fs::canonicalize(&copy).unwrap();
     assert_eq!(text(&out.stdout), format!("{}\n", copy.display()));
@@ -360,9 +360,9 @@ fn profile_lines_work_in_shells() {
         "x.log",
         "--profile",
     ])
-    .current_dir(&dir));
+    .current_dir(dir));
     fs::write(&profile, &out.stdout).unwrap();
-    let log = fs::canonicalize(&dir).unwrap().join("x.log");
+    let log = fs::canonicalize(dir).unwrap().join("x.log");
     let (preload, exported) = source_profile("/bin/bash", &profile, 1, None);
     assert_eq!(preload, lib);
     assert_eq!(
@@ -483,7 +483,7 @@ fn audit_mode_changes_nothing_and_logs() {
         "--log-file",
         "audit.log",
     ]);
-    cmd.current_dir(&dir).args(["--", PYTHON]);
+    cmd.current_dir(dir).args(["--", PYTHON]);
     let (audited, _) = marker_fds(cmd, &marker);
     assert_eq!(audited, control, "audit mode changed an fd");
     let log = fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
