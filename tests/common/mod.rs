@@ -531,3 +531,44 @@ pub fn name_leaks(leaks: &BTreeMap<i32, Leak>, fds: &[i32]) -> String {
         .collect();
     names.join(", ")
 }
+
+/// Whether `program` can be run here (found on `PATH`, or an existing path).
+/// When it cannot: with `CLOEXEC_TEST_REQUIRE=1` (set by `.ci/run`, which
+/// installs everything the tests use) the test fails; otherwise it prints
+/// why it skips and returns false.
+pub fn require(program: &str, why: &str) -> bool {
+    let found = if program.contains('/') {
+        Path::new(program).exists()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if found {
+        return true;
+    }
+    if std::env::var_os("CLOEXEC_TEST_REQUIRE").is_some_and(|v| v == "1") {
+        panic!("{program} is required ({why}) and is missing; .ci/run installs it");
+    }
+    eprintln!("skipped: {program} is not installed ({why}); .ci/run installs it");
+    false
+}
+
+/// The compatibility check: a run with the library (default settings)
+/// behaves exactly as the control run without it. Same exit code or
+/// signal, same stdout, and the library wrote nothing to stderr.
+pub fn assert_same_behaviour(what: &str, without: &Outcome, with: &Outcome) {
+    assert_eq!(without.preload, Preload::Without, "{what}: control first");
+    assert!(
+        !without.timed_out,
+        "{what}: the control run timed out\n{without}"
+    );
+    assert!(
+        (with.code, with.signal, with.timed_out) == (without.code, without.signal, false)
+            && with.stdout == without.stdout,
+        "{what}: behaves differently with the library\n{without}\n{with}"
+    );
+    assert!(
+        !with.stderr.contains("libcloexec["),
+        "{what}: the library wrote to stderr at the default level\n{with}"
+    );
+}
