@@ -8,7 +8,8 @@ HARNESS_LEAKY  := c-harness/leaky.c c-harness/entry.c c-harness/stress.c c-harne
                   c-harness/close_range.c
 
 .PHONY: harness
-harness: $(HARNESS)/probe $(HARNESS)/leaky $(HARNESS)/noproc $(HARNESS)/libempty.so
+harness: $(HARNESS)/probe $(HARNESS)/leaky $(HARNESS)/noproc $(HARNESS)/libempty.so \
+         $(HARNESS)/secure
 
 $(HARNESS):
 	mkdir -p $@
@@ -23,6 +24,11 @@ $(HARNESS)/leaky: $(HARNESS_LEAKY) $(HARNESS_COMMON) $(HARNESS_HDRS) | $(HARNESS
 
 $(HARNESS)/noproc: c-harness/noproc.c $(HARNESS_COMMON) $(HARNESS_HDRS) | $(HARNESS)
 	$(CC) $(HARNESS_CFLAGS) -o $@ c-harness/noproc.c $(HARNESS_COMMON)
+
+# Dynamic and self-contained: tests/secure_exec.rs copies it, makes the copy
+# setuid and runs it with the library preloaded.
+$(HARNESS)/secure: c-harness/secure.c | $(HARNESS)
+	$(CC) $(HARNESS_CFLAGS) -o $@ c-harness/secure.c
 
 $(HARNESS)/libempty.so: c-harness/empty.c | $(HARNESS)
 	$(CC) $(HARNESS_CFLAGS) -shared -fPIC -o $@ c-harness/empty.c

@@ -1,60 +1,74 @@
-//! Secure execution (SPEC §3): in a setuid process, every `CLOEXEC_*`
-//! variable is ignored and no log file is ever opened.
+//! Secure execution (README "Settings", man page SECURE EXECUTION): in a setuid
+//! process, every `CLOEXEC_*` variable is ignored and no log file is ever
+//! opened.
 //!
 //! Run for real: the loader ignores `LD_PRELOAD` paths in a secure-execution
 //! process, so the test preloads through `/etc/ld.so.preload` inside a
 //! private mount namespace, where `/etc` is an overlay that only this test
-//! sees. The program is a copy of a tiny C program made setuid to `nobody`.
-//! Needs root and `unshare -m`; skips with a reason otherwise.
+//! sees. The program is `target/harness/secure` (`c-harness/secure.c`),
+//! once as it is and once as a copy made setuid to `nobody`.
+//!
+//! The program runs as `nobody`, and the loader silently skips a preload it
+//! cannot open, so the library and both programs are copied into a fresh
+//! 0755 directory that `nobody` can reach (the checkout may sit under a 0700
+//! home or a `mktemp -d` directory), on a mount that honours setuid.
+//! Needs root and `unshare -m`: fails without them under
+//! `CLOEXEC_TEST_REQUIRE=1`, else skips with the reason.
 
 mod common;
 
-use common::{TempDir, build_once, lib_path};
+use common::{TempDir, build_once, harness, lib_path, missing, require_root};
+use std::ffi::CString;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAM: &str = r#"
-#include <stdio.h>
-#include <string.h>
-#include <fcntl.h>
-#include <sys/auxv.h>
-#include <unistd.h>
-int main(void) {
-    char line[512];
-    int loaded = 0;
-    FILE *maps = fopen("/proc/self/maps", "re");
-    while (maps && fgets(line, sizeof line, maps))
-        loaded |= strstr(line, "libcloexec.so") != NULL;
-    printf("secure=%lu loaded=%d\n", getauxval(AT_SECURE), loaded);
-    fflush(stdout);
-    /* A leaked fd and an exec, so that the library has something to do. */
-    (void)open("/dev/null", 0);
-    execl("/bin/true", "true", (char *)0);
-    return 1;
+/// True if a user who is neither owner nor group can search `dir` and
+/// every directory above it.
+fn reachable_by_others(dir: &Path) -> bool {
+    dir.ancestors()
+        .all(|d| fs::metadata(d).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0))
 }
-"#;
 
-/// A scratch directory the setuid program (running as nobody) can reach.
-fn scratch() -> TempDir {
-    let dir = TempDir::new("secure");
+/// True if the filesystem of `dir` honours the setuid bit and allows exec.
+fn allows_setuid_exec(dir: &Path) -> bool {
+    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string; statvfs writes only
+    // into `st`, a zeroed struct we own.
+    let (r, st) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(path.as_ptr(), &mut st), st)
+    };
+    r == 0 && st.f_flag & (libc::ST_NOSUID | libc::ST_NOEXEC) == 0
+}
+
+/// A fresh 0755 scratch directory where the setuid program, running as
+/// nobody, can load the library: under the first candidate parent that
+/// others can reach and whose mount honours setuid. None if there is none.
+fn scratch() -> Option<TempDir> {
+    let candidates = [
+        std::env::temp_dir(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/var/tmp"),
+        PathBuf::from("/run"),
+    ];
+    let parent = candidates
+        .iter()
+        .find(|p| reachable_by_others(p) && allows_setuid_exec(p))?;
+    let dir = TempDir::new_in(parent, "secure");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    Some(dir)
 }
 
-fn compile(dir: &Path) -> PathBuf {
-    let src = dir.join("secure.c");
-    fs::write(&src, PROGRAM).unwrap();
-    let exe = dir.join("secure");
-    let status = Command::new("cc")
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    exe
+/// Copies `from` to `to` with `mode`.
+fn install(from: &Path, to: &Path, mode: u32) {
+    fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
+    fs::set_permissions(to, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Runs `program` with the library in `/etc/ld.so.preload` of a private
@@ -74,6 +88,7 @@ fn run_preloaded(dir: &Path, lib: &Path, program: &Path, log: &Path) -> Option<(
     );
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("LD_PRELOAD")
         .env("CLOEXEC_LOG", "debug")
         .env("CLOEXEC_LOG_FILE", log)
         .env("CLOEXEC_KEEP", "not-a-number")
@@ -97,18 +112,24 @@ fn run_preloaded(dir: &Path, lib: &Path, program: &Path, log: &Path) -> Option<(
 
 #[test]
 fn settings_are_ignored_and_no_log_file_is_opened() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root to make a setuid program and a mount namespace");
+    if !require_root("makes a setuid program and a mount namespace") {
         return;
     }
     build_once();
-    let lib = lib_path();
-    let scratch = scratch();
+    let Some(scratch) = scratch() else {
+        missing(
+            "a directory that nobody can reach on a mount that allows setuid",
+            "/tmp, /var/tmp and /run were tried",
+        );
+        return;
+    };
     let dir = scratch.path();
-    let plain = compile(dir);
+    let lib = dir.join("libcloexec.so");
+    install(&lib_path(), &lib, 0o644);
+    let plain = dir.join("secure");
+    install(&harness("secure"), &plain, 0o755);
     let setuid = dir.join("secure-setuid");
-    fs::copy(&plain, &setuid).unwrap();
+    install(&harness("secure"), &setuid, 0o755);
     let status = Command::new("chown")
         .arg("nobody")
         .arg(&setuid)
@@ -120,7 +141,10 @@ fn settings_are_ignored_and_no_log_file_is_opened() {
     // Control: the same settings in a normal process are used (and logged).
     let control_log = dir.join("control.log");
     let Some((stdout, _)) = run_preloaded(dir, &lib, &plain, &control_log) else {
-        eprintln!("skipped: unshare -m or overlayfs is not available here");
+        missing(
+            "unshare -m or overlayfs",
+            "the library is preloaded through a private /etc/ld.so.preload",
+        );
         return;
     };
     assert!(stdout.contains("secure=0 loaded=1"), "{stdout}");

@@ -86,10 +86,14 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
+        TempDir::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// A new empty directory under `parent` (which must exist).
+    pub fn new_in(parent: &Path, tag: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("cloexec-test-{tag}-{}-{n}", std::process::id()));
+        let dir = parent.join(format!("cloexec-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -543,14 +547,37 @@ pub fn require(program: &str, why: &str) -> bool {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
     };
-    if found {
-        return true;
+    if !found {
+        missing(
+            &format!("{program} is not installed"),
+            &format!("{why}; .ci/run installs it"),
+        );
     }
+    found
+}
+
+/// Whether the test runs as root (it makes setuid files, mounts, namespaces).
+/// When it does not, [`missing`] says so: the test fails under
+/// `CLOEXEC_TEST_REQUIRE=1` (CI runs as root), else it prints why it skips.
+pub fn require_root(why: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        missing("not running as root", why);
+    }
+    root
+}
+
+/// Reports a missing prerequisite (a program, a privilege, a kernel
+/// facility) of a test that is about to return early. Under
+/// `CLOEXEC_TEST_REQUIRE=1`, set by `.ci/run` where everything the tests
+/// need is there, it fails the test instead: on CI, a skip is a defect.
+/// Otherwise it prints `skipped: WHAT (WHY)` on stderr.
+pub fn missing(what: &str, why: &str) {
     if std::env::var_os("CLOEXEC_TEST_REQUIRE").is_some_and(|v| v == "1") {
-        panic!("{program} is required ({why}) and is missing; .ci/run installs it");
+        panic!("required, and missing: {what} ({why})");
     }
-    eprintln!("skipped: {program} is not installed ({why}); .ci/run installs it");
-    false
+    eprintln!("skipped: {what} ({why})");
 }
 
 /// The compatibility check: a run with the library (default settings)
