@@ -1,0 +1,174 @@
+//! The compatibility matrix for language runtimes: Java, Node, Perl and
+//! Python start programs in their own ways (helpers that get fds over a
+//! private channel, IPC channels named in the environment, `$^F`,
+//! `pass_fds`, `posix_spawn` file actions, start methods, ptys), and each must
+//! work the same with the library as without it.
+//!
+//! Each runtime runs one fixture script (`tests/fixtures/compat/runtimes/`)
+//! that covers many sub-cases in one process (runtimes are slow to start),
+//! once without and once with the library (default settings), and
+//! [`assert_same_behaviour`] compares them. Where the runtime lets a leak
+//! through (an fd nobody is told about, opened without close-on-exec next to
+//! the deliberate ones), the script prints `leak CASE arrived|absent`: the
+//! control run must show it arriving, the run with the library must not.
+//! Children report their fds with the static `target/harness/probe`.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// One run of a fixture; runtimes on a busy machine can be slow.
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// `tests/fixtures/compat/runtimes/<name>`.
+fn script(name: &str) -> PathBuf {
+    fixture("compat/runtimes").join(name)
+}
+
+/// Makes the command of one run: the preload, and the run's scratch dir.
+type MakeCommand<'a> = &'a dyn Fn(Preload, &TempDir) -> Command;
+
+/// Runs a fixture without and with the library and checks that both behave
+/// the same, apart from the `leak CASE ...` lines of the cases in `swept`:
+/// each must say `arrived` without the library and `absent` with it.
+fn assert_compatible(what: &str, swept: &[&str], make: MakeCommand) {
+    let [without, with] = [Preload::Without, Preload::With].map(|preload| {
+        let dir = TempDir::new("compat-rt");
+        let mut cmd = make(preload, &dir);
+        // Only fds 0-2 at the start, so the listings are the same each run.
+        close_inherited_fds(&mut cmd);
+        let mut out = run_in(cmd, preload, &dir, TIMEOUT);
+        out.stdout = normalise(&out.stdout, dir.path());
+        out
+    });
+    assert!(
+        without.success() && without.stdout.lines().last() == Some("done"),
+        "{what}: the control run without the library failed\n{without}"
+    );
+    let (without, leaks_without) = split_leaks(without, swept);
+    let (with, leaks_with) = split_leaks(with, swept);
+    assert_same_behaviour(what, &without, &with);
+    for case in swept {
+        assert_eq!(
+            leaks_without
+                .iter()
+                .find(|(c, _)| c == case)
+                .map(|(_, s)| s.as_str()),
+            Some("arrived"),
+            "{what}: control: the leak next to {case} must arrive without the library\n{without}"
+        );
+        assert_eq!(
+            leaks_with
+                .iter()
+                .find(|(c, _)| c == case)
+                .map(|(_, s)| s.as_str()),
+            Some("absent"),
+            "{what}: the leak next to {case} must be swept by the library\n{with}"
+        );
+    }
+}
+
+/// Removes the `leak CASE STATE` lines of the cases in `swept` from the
+/// stdout of `out` and returns them as `(CASE, STATE)`.
+fn split_leaks(mut out: Outcome, swept: &[&str]) -> (Outcome, Vec<(String, String)>) {
+    let mut leaks = Vec::new();
+    let mut rest = String::new();
+    for line in out.stdout.lines() {
+        let leak = line
+            .strip_prefix("leak ")
+            .and_then(|l| l.rsplit_once(' '))
+            .filter(|(case, _)| swept.contains(case));
+        match leak {
+            Some((case, state)) => leaks.push((case.to_string(), state.to_string())),
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
+    }
+    out.stdout = rest;
+    (out, leaks)
+}
+
+/// What legitimately differs between two runs: the scratch dir (`DIR`),
+/// the numbers of the output files in it, inode numbers in
+/// `pipe:[N]`/`socket:[N]`, and a pty's carriage returns.
+fn normalise(text: &str, dir: &Path) -> String {
+    let text = text
+        .replace(dir.to_str().expect("temp dir path is UTF-8"), "DIR")
+        .replace('\r', "");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(['[', '.']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (keep, close) = if tail.starts_with('[') {
+            ("[", "]")
+        } else if let Some(t) = [".stdout.", ".stderr."]
+            .iter()
+            .find(|t| tail.starts_with(**t))
+        {
+            (*t, "")
+        } else {
+            (".", "")
+        };
+        let after = &tail[keep.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        out.push_str(keep);
+        if keep != "." && digits > 0 && after[digits..].starts_with(close) {
+            rest = &after[digits..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// --- Python -----------------------------------------------------------------
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// `subprocess` (`pass_fds`, `close_fds=False` with `os.set_inheritable`),
+/// `os.posix_spawn` with file actions (a `DUP2` onto fd 7, an `OPEN` at fd 8),
+/// `asyncio` subprocess pipes, `pty.spawn`, and `multiprocessing` under
+/// fork, spawn and forkserver (a Pipe, a Queue, a Pool).
+///
+/// Leaks: a ctypes `open` next to `close_fds=False`, `posix_spawn` and
+/// `pty.spawn` reaches the child without the library. Next to `pass_fds`
+/// and the `multiprocessing` start methods that exec (spawn, forkserver)
+/// Python closes it in the child itself (`close_fds=True`), and the fork
+/// method execs nothing; those lines are compared, not split off.
+#[test]
+fn python() {
+    if !require(PYTHON, "the Python cases") {
+        return;
+    }
+    assert_compatible(
+        "python",
+        &["close_fds=False", "posix_spawn", "pty"],
+        &|preload, dir| {
+            let mut cmd = clean_command(PYTHON, preload);
+            cmd.env("PYTHONDONTWRITEBYTECODE", "1")
+                .arg(script("compat.py"))
+                .arg(harness("probe"))
+                .arg(dir.path());
+            cmd
+        },
+    );
+}
+
+#[test]
+fn normalise_hides_what_differs_between_runs() {
+    let dir = Path::new("/tmp/x-1");
+    assert_eq!(
+        normalise(
+            "fd 1 /tmp/x-1/.stdout.12\nfd 4 pipe:[123] 3.5\r\n[7] a.b",
+            dir
+        ),
+        "fd 1 DIR/.stdout.\nfd 4 pipe:[] 3.5\n[] a.b"
+    );
+}
