@@ -18,6 +18,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// One run of a fixture; runtimes on a busy machine can be slow.
@@ -95,11 +96,21 @@ fn split_leaks(mut out: Outcome, swept: &[&str]) -> (Outcome, Vec<(String, Strin
 
 /// What legitimately differs between two runs: the scratch dir (`DIR`),
 /// the numbers of the output files in it, inode numbers in
-/// `pipe:[N]`/`socket:[N]`, and a pty's carriage returns.
+/// `pipe:[N]`/`socket:[N]`, the probe's pid, and a pty's carriage returns.
 fn normalise(text: &str, dir: &Path) -> String {
     let text = text
         .replace(dir.to_str().expect("temp dir path is UTF-8"), "DIR")
         .replace('\r', "");
+    let text: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("probe method ") {
+            Some(rest) => format!(
+                "probe method {}\n",
+                rest.split(" pid ").next().unwrap_or("")
+            ),
+            None => format!("{line}\n"),
+        })
+        .collect();
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     while let Some(at) = rest.find(['[', '.']) {
@@ -161,14 +172,86 @@ fn python() {
     );
 }
 
+// --- Java -------------------------------------------------------------------
+
+/// `Compat.java`, compiled once per test binary (javac is slow); returns the
+/// class path.
+fn java_classes() -> &'static Path {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compat-java");
+        let scratch = TempDir::new("javac");
+        let out = Command::new("javac")
+            .arg("-d")
+            .arg(scratch.path())
+            .arg(script("Compat.java"))
+            .env_remove("LD_PRELOAD")
+            .output()
+            .expect("cannot run javac");
+        assert!(
+            out.status.success(),
+            "javac Compat.java failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::create_dir_all(&target).expect("create the class dir");
+        // A rename, so a test binary running at the same time never sees half a file.
+        std::fs::rename(scratch.join("Compat.class"), target.join("Compat.class"))
+            .expect("install Compat.class");
+        target
+    })
+}
+
+/// `ProcessBuilder` with pipes, with `redirectInput`/`redirectOutput` (and
+/// `appendTo`) to files, `inheritIO` and `startPipeline`, in one JVM, under
+/// the launch mechanism `mechanism`. Under `POSIX_SPAWN` the JVM starts
+/// `jspawnhelper` with the numbers of its pipes in argv (`11:12:14`) and
+/// sends it the child's stdio fds over a pipe.
+fn java(mechanism: &str) {
+    if !require("java", "the Java cases") || !require("javac", "compiling the Java cases") {
+        return;
+    }
+    let classes = java_classes();
+    assert_compatible(&format!("java {mechanism}"), &[], &|preload, dir| {
+        let mut cmd = clean_command("java", preload);
+        cmd.args([
+            "-Xshare:auto",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-XX:-UsePerfData",
+        ])
+        .arg(format!("-Djdk.lang.Process.launchMechanism={mechanism}"))
+        .arg("-cp")
+        .arg(classes)
+        .arg("Compat")
+        .arg(harness("probe"))
+        .arg(dir.path());
+        cmd
+    });
+}
+
+#[test]
+fn java_posix_spawn() {
+    java("POSIX_SPAWN");
+}
+
+#[test]
+fn java_vfork() {
+    java("VFORK");
+}
+
+#[test]
+fn java_fork() {
+    java("FORK");
+}
+
 #[test]
 fn normalise_hides_what_differs_between_runs() {
     let dir = Path::new("/tmp/x-1");
     assert_eq!(
         normalise(
-            "fd 1 /tmp/x-1/.stdout.12\nfd 4 pipe:[123] 3.5\r\n[7] a.b",
+            "fd 1 /tmp/x-1/.stdout.12\nfd 4 pipe:[123] 3.5\r\n[7] a.b\nprobe method proc pid 77 rlimit 9",
             dir
         ),
-        "fd 1 DIR/.stdout.\nfd 4 pipe:[] 3.5\n[] a.b"
+        "fd 1 DIR/.stdout.\nfd 4 pipe:[] 3.5\n[] a.b\nprobe method proc\n"
     );
 }
