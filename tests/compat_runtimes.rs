@@ -244,6 +244,60 @@ fn java_fork() {
     java("FORK");
 }
 
+// --- Node -------------------------------------------------------------------
+
+/// `child_process.fork` with its IPC channel (a message round trip; the
+/// channel's fd is named in `NODE_CHANNEL_FD`), `spawn` with extra `stdio`
+/// entries (pipes at fds 3 and 4 that the child uses, a file at fd 5), and
+/// `cluster` workers sharing one listening socket (port 0), serving requests
+/// under both scheduling policies (round robin: the primary accepts and
+/// hands each connection over; `none`: the listener itself is sent to every
+/// worker).
+///
+/// Leaks: none to plant; libuv opens every fd with `O_CLOEXEC` (the script
+/// checks that for a file it opened, and the listings show it never
+/// arrives).
+#[test]
+fn node() {
+    if !require("node", "the Node cases") {
+        return;
+    }
+    assert_compatible("node", &[], &|preload, dir| {
+        let mut cmd = clean_command("node", preload);
+        cmd.arg(script("compat.js"))
+            .arg(harness("probe"))
+            .arg(dir.path());
+        cmd
+    });
+}
+
+// --- Perl -------------------------------------------------------------------
+
+/// `system` (list and shell forms), backticks, `open` with `-|` (a command
+/// and a fork), an fd made inheritable with `fcntl(F_SETFD, 0)` whose number
+/// the child reads from its stdin, and a handle opened under a raised `$^F`
+/// whose number the child is told in argv.
+///
+/// Leaks: a `POSIX::open` (no `O_CLOEXEC`) next to `system`, `open -|`, the
+/// `fcntl` case and the `$^F` case.
+#[test]
+fn perl() {
+    if !require("perl", "the Perl cases") {
+        return;
+    }
+    assert_compatible(
+        "perl",
+        &["system", "open-pipe", "fcntl", "maxfd"],
+        &|preload, dir| {
+            let mut cmd = clean_command("perl", preload);
+            cmd.arg(script("compat.pl"))
+                .arg(harness("probe"))
+                .arg(dir.path());
+            cmd
+        },
+    );
+}
+
 #[test]
 fn normalise_hides_what_differs_between_runs() {
     let dir = Path::new("/tmp/x-1");
