@@ -35,7 +35,8 @@ type MakeCommand<'a> = &'a dyn Fn(Preload, &TempDir) -> Command;
 /// Runs a fixture without and with the library and checks that both behave
 /// the same, apart from the `leak CASE ...` lines of the cases in `swept`:
 /// each must say `arrived` without the library and `absent` with it.
-fn assert_compatible(what: &str, swept: &[&str], make: MakeCommand) {
+/// Returns the control run's normalised stdout (the same as the other's).
+fn assert_compatible(what: &str, swept: &[&str], make: MakeCommand) -> String {
     let [without, with] = [Preload::Without, Preload::With].map(|preload| {
         let dir = TempDir::new("compat-rt");
         let mut cmd = make(preload, &dir);
@@ -70,6 +71,21 @@ fn assert_compatible(what: &str, swept: &[&str], make: MakeCommand) {
             "{what}: the leak next to {case} must be swept by the library\n{with}"
         );
     }
+    without.stdout
+}
+
+/// Checks a runtime that never lets its own leak through: `opened` (the
+/// script's line that shows how the runtime opened the held file) is there,
+/// and no child listed the file `held`.
+fn assert_never_leaks(what: &str, stdout: &str, opened: &str, held: &str) {
+    assert!(
+        stdout.lines().any(|l| l == opened),
+        "{what}: expected the line {opened:?}\n{stdout}"
+    );
+    assert!(
+        !stdout.contains(held),
+        "{what}: a child got the runtime's own file {held}\n{stdout}"
+    );
 }
 
 /// Removes the `leak CASE STATE` lines of the cases in `swept` from the
@@ -158,7 +174,7 @@ fn python() {
     if !require(PYTHON, "the Python cases") {
         return;
     }
-    assert_compatible(
+    let _ = assert_compatible(
         "python",
         &["close_fds=False", "posix_spawn", "pty"],
         &|preload, dir| {
@@ -211,7 +227,8 @@ fn java(mechanism: &str) {
         return;
     }
     let classes = java_classes();
-    assert_compatible(&format!("java {mechanism}"), &[], &|preload, dir| {
+    let what = format!("java {mechanism}");
+    let stdout = assert_compatible(&what, &[], &|preload, dir| {
         let mut cmd = clean_command("java", preload);
         cmd.args([
             "-Xshare:auto",
@@ -263,13 +280,19 @@ fn node() {
     if !require("node", "the Node cases") {
         return;
     }
-    assert_compatible("node", &[], &|preload, dir| {
+    let stdout = assert_compatible("node", &[], &|preload, dir| {
         let mut cmd = clean_command("node", preload);
         cmd.arg(script("compat.js"))
             .arg(harness("probe"))
             .arg(dir.path());
         cmd
     });
+    assert_never_leaks(
+        "node",
+        &stdout,
+        "node opens files with O_CLOEXEC: true",
+        "held-by-node",
+    );
 }
 
 // --- Perl -------------------------------------------------------------------
@@ -286,7 +309,7 @@ fn perl() {
     if !require("perl", "the Perl cases") {
         return;
     }
-    assert_compatible(
+    let _ = assert_compatible(
         "perl",
         &["system", "open-pipe", "fcntl", "maxfd"],
         &|preload, dir| {
