@@ -244,6 +244,12 @@ fn java(mechanism: &str) {
         .arg(dir.path());
         cmd
     });
+    assert_never_leaks(
+        &what,
+        &stdout,
+        "java opens files inheritable: true",
+        "held-open",
+    );
 }
 
 #[test]
