@@ -160,12 +160,13 @@ fn normalise(text: &str, dir: &Path) -> String {
 const PYTHON: &str = "/usr/bin/python3";
 
 /// `subprocess` (`pass_fds`, `close_fds=False` with `os.set_inheritable`),
+/// `os.system` (its shell told an inheritable fd's number) and `os.popen`,
 /// `os.posix_spawn` with file actions (a `DUP2` onto fd 7, an `OPEN` at fd 8),
 /// `asyncio` subprocess pipes, `pty.spawn`, and `multiprocessing` under
 /// fork, spawn and forkserver (a Pipe, a Queue, a Pool).
 ///
-/// Leaks: a ctypes `open` next to `close_fds=False`, `posix_spawn` and
-/// `pty.spawn` reaches the child without the library. Next to `pass_fds`
+/// Leaks: a ctypes `open` next to `close_fds=False`, `os.system`,
+/// `posix_spawn` and `pty.spawn` reaches the child without the library. Next to `pass_fds`
 /// and the `multiprocessing` start methods that exec (spawn, forkserver)
 /// Python closes it in the child itself (`close_fds=True`), and the fork
 /// method execs nothing; those lines are compared, not split off.
@@ -176,7 +177,7 @@ fn python() {
     }
     let _ = assert_compatible(
         "python",
-        &["close_fds=False", "posix_spawn", "pty"],
+        &["close_fds=False", "os.system", "posix_spawn", "pty"],
         &|preload, dir| {
             let mut cmd = clean_command(PYTHON, preload);
             cmd.env("PYTHONDONTWRITEBYTECODE", "1")
