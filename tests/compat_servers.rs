@@ -1,0 +1,596 @@
+//! Servers that re-exec themselves and keep their listening sockets.
+//!
+//! Each server runs for real on 127.0.0.1, once without the library and once
+//! with it (default settings), and goes through its reload or upgrade. Both
+//! runs must show the same thing:
+//!
+//! - it serves an HTTP request before the signal and after it;
+//! - its next self *inherited* the listener: after the reload there is still
+//!   exactly one listening socket on the port, with the same inode, and the
+//!   new process holds it (a rebind would be a new inode and a window of
+//!   refused connections);
+//! - a client connecting in a loop all through the reload is never refused;
+//! - the library wrote nothing to the server's stderr or logs.
+//!
+//! And where the server lets us plant one, a leak: a file its process opened
+//! after the library loaded, without `O_CLOEXEC` and with no act that says it
+//! is meant to be passed on. Without the library the next self holds it (so
+//! the plant really leaks); with the library it does not.
+//!
+//! | server | how its next self learns about the listener | leak planted by |
+//! |---|---|---|
+//! | nginx, binary upgrade (`SIGUSR2`, then `SIGQUIT` to the old master) | `NGINX=5;` in the environment (K6) | a `perl_require` module that calls `POSIX::open` |
+//! | gunicorn (`SIGUSR2`, then `SIGTERM` to the old master) | `GUNICORN_FD=N` (K6; Python also clears its close-on-exec flag, K4) | the `on_starting` hook, libc `open` through `ctypes` |
+
+mod common;
+
+use common::{Preload, TempDir, clean_command, fixture, require};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to start, reload or stop on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// How often a condition is polled.
+const POLL: Duration = Duration::from_millis(20);
+
+// ---------------------------------------------------------------------------
+// The server's processes
+
+/// A server started in its own process group. Dropping it kills the whole
+/// group, whatever state the test left it in.
+struct Server {
+    child: Child,
+    pgid: i32,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `cmd` in `dir` as the leader of a new process group, stdin
+    /// from /dev/null, stdout and stderr into `dir/server.log`.
+    fn start(mut cmd: Command, dir: &TempDir) -> Server {
+        let log = dir.join("server.log");
+        let out = std::fs::File::create(&log).expect("create server.log");
+        let err = out.try_clone().expect("dup server.log");
+        let child = cmd
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let pgid = child.id() as i32;
+        Server {
+            child,
+            pgid,
+            log,
+            dir: dir.path().to_path_buf(),
+        }
+    }
+
+    /// The live (not zombie) processes of the group.
+    fn members(&self) -> Vec<Proc> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(Proc::read)
+            .filter(|p| p.pgrp == self.pgid && p.state != 'Z')
+            .collect()
+    }
+
+    /// The live children of `parent` in the group.
+    fn children_of(&self, parent: i32) -> Vec<i32> {
+        self.members()
+            .into_iter()
+            .filter(|p| p.ppid == parent)
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// True once the process that was started (not its descendants) has
+    /// exited (it stays a zombie until the drop reaps it).
+    fn launcher_exited(&self) -> bool {
+        !alive(self.pgid)
+    }
+
+    /// Everything the server wrote to stdout, stderr and the log files in
+    /// its directory, for assertion messages and the quiet-library check.
+    fn logs(&self) -> String {
+        let mut text = format!(
+            "--- {} ---\n{}",
+            self.log.display(),
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        for name in ["error.log"] {
+            if let Ok(more) = std::fs::read_to_string(self.dir.join(name)) {
+                text.push_str(&format!("--- {name} ---\n{more}"));
+            }
+        }
+        text
+    }
+
+    /// Polls `check` until it gives a value; panics after [`PATIENCE`] with
+    /// `what` and the server's logs.
+    fn wait_for<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {what}\nprocesses: {:?}\n{}",
+                    self.members(),
+                    self.logs()
+                );
+            }
+            thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own process group id (process_group(0) made
+        // the child its leader); it touches no memory of ours.
+        unsafe {
+            libc::kill(-self.pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// One process, from `/proc/PID/stat`.
+#[derive(Debug, Clone, Copy)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    state: char,
+}
+
+impl Proc {
+    fn read(pid: i32) -> Option<Proc> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may hold anything.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut fields = rest.split(' ');
+        let state = fields.next()?.chars().next()?;
+        let ppid = fields.next()?.parse().ok()?;
+        let pgrp = fields.next()?.parse().ok()?;
+        Some(Proc {
+            pid,
+            ppid,
+            pgrp,
+            state,
+        })
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    Proc::read(pid).is_some_and(|p| p.state != 'Z')
+}
+
+/// Sends `signal` to `pid`.
+fn signal(pid: i32, signal: libc::c_int) {
+    // SAFETY: kill(2) touches no memory of ours.
+    let r = unsafe { libc::kill(pid, signal) };
+    assert_eq!(r, 0, "kill({pid}, {signal}) failed");
+}
+
+/// The targets of `pid`'s open fds (`/proc/PID/fd/*` links).
+fn fd_targets(pid: i32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The pid written in a pid file, once it is there.
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+// ---------------------------------------------------------------------------
+// The network side
+
+/// A port that was free a moment ago (bind port 0, read it, close).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// `GET /` over HTTP/1.0; the response (status line, headers, body) if its
+/// status is 200.
+fn get(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&addr(port), Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+        Ok(response)
+    } else {
+        Err(format!("not a 200 response: {response:?}"))
+    }
+}
+
+/// The body of a response.
+fn body(response: &str) -> &str {
+    response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .trim()
+}
+
+/// The inodes of the listening TCP sockets on 127.0.0.1:`port`, from
+/// `/proc/net/tcp` (state 0A is LISTEN).
+fn listening_inodes(port: u16) -> Vec<u64> {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+                .then(|| fields.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
+/// The one listening socket on the port; panics if there is not exactly one.
+fn the_listener(server: &Server, port: u16) -> u64 {
+    match listening_inodes(port)[..] {
+        [inode] => inode,
+        ref other => panic!(
+            "expected one listening socket on port {port}, found {other:?}\n{}",
+            server.logs()
+        ),
+    }
+}
+
+/// Starts a server on a free port and waits until it serves. A port taken
+/// by someone else between [`free_port`] and the server's bind is retried
+/// with another port.
+fn start_serving(what: &str, mut launch: impl FnMut(u16) -> Server) -> (Server, u16) {
+    for _ in 0..3 {
+        let port = free_port();
+        let server = launch(port);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if get(port).is_ok() {
+                return (server, port);
+            }
+            let logs = server.logs();
+            if logs.contains("in use") {
+                break;
+            }
+            if server.members().is_empty() || Instant::now() >= deadline {
+                panic!("{what}: did not start serving on port {port}\n{logs}");
+            }
+            thread::sleep(POLL);
+        }
+    }
+    panic!("three free ports were taken before the server could bind them");
+}
+
+/// A client that connects to the port over and over (and hangs up) until
+/// stopped, counting the connections refused.
+struct RefusalWatch {
+    stop: Arc<AtomicBool>,
+    counts: JoinHandle<Connects>,
+}
+
+#[derive(Debug, Default)]
+struct Connects {
+    accepted: usize,
+    refused: usize,
+    /// Other failures (a timeout while the backlog is full, a reset): not a
+    /// closed listener, shown in messages only.
+    other: usize,
+}
+
+impl RefusalWatch {
+    fn start(port: u16) -> RefusalWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let counts = thread::spawn(move || {
+            let mut counts = Connects::default();
+            while !flag.load(Ordering::Relaxed) {
+                match TcpStream::connect_timeout(&addr(port), Duration::from_secs(2)) {
+                    Ok(_) => counts.accepted += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        counts.refused += 1
+                    }
+                    Err(_) => counts.other += 1,
+                }
+                // Pacing, not synchronisation: a few dozen connects a second
+                // see any window without filling the backlog.
+                thread::sleep(Duration::from_millis(15));
+            }
+            counts
+        });
+        RefusalWatch { stop, counts }
+    }
+
+    fn finish(self) -> Connects {
+        self.stop.store(true, Ordering::Relaxed);
+        self.counts.join().expect("refusal watch thread")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures and the checks every server must pass
+
+/// Copies `tests/fixtures/compat/servers/<name>` to `dir/<as_name>` with
+/// `@DIR@` and `@PORT@` filled in, and returns its path.
+fn render(name: &str, dir: &Path, port: u16, as_name: &str) -> PathBuf {
+    let source = fixture("compat/servers").join(name);
+    let text = std::fs::read_to_string(&source)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
+    let path = dir.join(as_name);
+    let text = text
+        .replace("@DIR@", &dir.to_string_lossy())
+        .replace("@PORT@", &port.to_string());
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    path
+}
+
+/// The test's directory with symlinks resolved, as `/proc/PID/fd` links
+/// show it.
+fn real_dir(dir: &TempDir) -> PathBuf {
+    dir.path().canonicalize().expect("canonical temp dir")
+}
+
+/// What one run through a reload showed.
+#[derive(Debug)]
+struct Reload {
+    // The two answers, shown in failure messages (both are 200 by then).
+    #[allow(dead_code)]
+    before: String,
+    #[allow(dead_code)]
+    after: String,
+    listener_before: u64,
+    listeners_after: Vec<u64>,
+    /// The process that must hold the inherited listener after the reload.
+    new_self: i32,
+    new_self_fds: Vec<String>,
+    connects: Connects,
+    /// Whether the next self holds the planted leak (`None`: no plant).
+    leak_reached: Option<bool>,
+    logs: String,
+}
+
+/// The checks every server must pass, without and with the library.
+fn check(server: &str, preload: Preload, run: &Reload) {
+    let context = || format!("{server} [{preload:?}]\n{run:#?}\n{}", run.logs);
+    assert!(
+        run.listeners_after == [run.listener_before],
+        "{server}: after the reload the listener is not the one from before (a rebind, not inherited)\n{}",
+        context()
+    );
+    let socket = format!("socket:[{}]", run.listener_before);
+    assert!(
+        run.new_self_fds.contains(&socket),
+        "{server}: the new process {} does not hold the listener {socket}\n{}",
+        run.new_self,
+        context()
+    );
+    assert!(
+        run.connects.refused == 0 && run.connects.accepted > 0,
+        "{server}: connections were refused during the reload\n{}",
+        context()
+    );
+    assert!(
+        !run.logs.contains("libcloexec["),
+        "{server}: the library wrote to the server's output at the default level\n{}",
+        context()
+    );
+    match (preload, run.leak_reached) {
+        (_, None) => {}
+        (Preload::Without, Some(reached)) => assert!(
+            reached,
+            "{server}: without the library the planted fd did not reach the next self, so this test cannot see a sweep\n{}",
+            context()
+        ),
+        (_, Some(reached)) => assert!(
+            !reached,
+            "{server}: with the library the planted leak still reached the next self\n{}",
+            context()
+        ),
+    }
+}
+
+/// Runs `scenario` without and then with the library and checks both runs.
+fn without_and_with(server: &str, scenario: fn(Preload) -> Reload) {
+    for preload in [Preload::Without, Preload::With] {
+        let run = scenario(preload);
+        check(server, preload, &run);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// nginx: binary upgrade
+
+/// nginx ignores `SIGUSR2` while its first parent lives (it takes that
+/// parent for an old master still running: "the changing binary signal is
+/// ignored"), so a shell starts it in the background and exits once nginx
+/// has written its pid file.
+const NGINX_LAUNCHER: &str = r#"pidfile=$1; shift
+"$@" &
+while kill -0 $! 2>/dev/null && [ ! -s "$pidfile" ]; do sleep 0.05; done"#;
+
+fn nginx_upgrade(preload: Preload) -> Reload {
+    let dir = TempDir::new("compat-nginx");
+    let real = real_dir(&dir);
+    std::fs::create_dir(real.join("tmp")).expect("mkdir tmp");
+    let pid_file = real.join("nginx.pid");
+    let (server, port) = start_serving(&format!("nginx [{preload:?}]"), |port| {
+        let conf = render("nginx.conf", &real, port, "nginx.conf");
+        render("nginx_plant.pm", &real, port, "plant.pm");
+        let _ = std::fs::remove_file(&pid_file);
+        let mut cmd = clean_command("sh", preload);
+        cmd.arg("-c")
+            .arg(NGINX_LAUNCHER)
+            .arg("sh")
+            .arg(&pid_file)
+            .arg("/usr/sbin/nginx")
+            .arg("-p")
+            .arg(&real)
+            .arg("-e")
+            .arg(real.join("error.log"))
+            .arg("-c")
+            .arg(&conf);
+        Server::start(cmd, &dir)
+    });
+    server.wait_for("the launcher shell to exit", || {
+        server.launcher_exited().then_some(())
+    });
+    let old = read_pid(&pid_file).expect("nginx.pid");
+    let before = get(port).expect("serves before the upgrade");
+    let listener_before = the_listener(&server, port);
+
+    let watch = RefusalWatch::start(port);
+    signal(old, libc::SIGUSR2);
+    let new_self = server.wait_for("the new master and its worker", || {
+        let new = read_pid(&pid_file).filter(|&p| p != old)?;
+        (!server.children_of(new).is_empty()).then_some(new)
+    });
+    signal(old, libc::SIGQUIT);
+    server.wait_for("the old master to exit", || (!alive(old)).then_some(()));
+    let after = get(port);
+    let connects = watch.finish();
+
+    let new_self_fds = fd_targets(new_self);
+    let leak = real
+        .join(format!("planted.{old}"))
+        .to_string_lossy()
+        .into_owned();
+    Reload {
+        before,
+        after: after
+            .unwrap_or_else(|e| panic!("no answer after the upgrade: {e}\n{}", server.logs())),
+        listener_before,
+        listeners_after: listening_inodes(port),
+        new_self,
+        leak_reached: Some(new_self_fds.contains(&leak)),
+        new_self_fds,
+        connects,
+        logs: server.logs(),
+    }
+}
+
+#[test]
+fn nginx_binary_upgrade_inherits_its_listener() {
+    if !require("/usr/sbin/nginx", "nginx binary upgrade")
+        || !require(
+            "/usr/lib/nginx/modules/ngx_http_perl_module.so",
+            "nginx's perl module plants the leak (libnginx-mod-http-perl)",
+        )
+    {
+        return;
+    }
+    without_and_with("nginx", nginx_upgrade);
+}
+
+// ---------------------------------------------------------------------------
+// gunicorn: re-exec on SIGUSR2
+
+fn gunicorn_reexec(preload: Preload) -> Reload {
+    let dir = TempDir::new("compat-gunicorn");
+    let real = real_dir(&dir);
+    let pid_file = real.join("gunicorn.pid");
+    let (server, port) = start_serving(&format!("gunicorn [{preload:?}]"), |port| {
+        render("gunicorn_app.py", &real, port, "gunicorn_app.py");
+        let conf = render("gunicorn_conf.py", &real, port, "gunicorn_conf.py");
+        let mut cmd = clean_command("gunicorn", preload);
+        cmd.arg("-c")
+            .arg(&conf)
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--workers", "1", "--pid"])
+            .arg(&pid_file)
+            .arg("--chdir")
+            .arg(&real)
+            .arg("gunicorn_app:app");
+        Server::start(cmd, &dir)
+    });
+    let old = server.wait_for("gunicorn.pid", || read_pid(&pid_file));
+    let before = get(port).expect("serves before the re-exec");
+    let listener_before = the_listener(&server, port);
+
+    let watch = RefusalWatch::start(port);
+    signal(old, libc::SIGUSR2);
+    // The new master is the old one's child that has a worker of its own.
+    let new_self = server.wait_for("the new master and its worker", || {
+        server
+            .children_of(old)
+            .into_iter()
+            .find(|&child| !server.children_of(child).is_empty())
+    });
+    signal(old, libc::SIGTERM);
+    server.wait_for("the old master to exit", || (!alive(old)).then_some(()));
+    let after = get(port);
+    let connects = watch.finish();
+    let after =
+        after.unwrap_or_else(|e| panic!("no answer after the re-exec: {e}\n{}", server.logs()));
+    assert_eq!(
+        body(&after),
+        format!("served under {new_self}"),
+        "gunicorn [{preload:?}]: the new master's worker should answer\n{}",
+        server.logs()
+    );
+
+    let new_self_fds = fd_targets(new_self);
+    let leak = real
+        .join(format!("planted.{old}"))
+        .to_string_lossy()
+        .into_owned();
+    Reload {
+        before,
+        after,
+        listener_before,
+        listeners_after: listening_inodes(port),
+        new_self,
+        leak_reached: Some(new_self_fds.contains(&leak)),
+        new_self_fds,
+        connects,
+        logs: server.logs(),
+    }
+}
+
+#[test]
+fn gunicorn_reexec_inherits_its_listener() {
+    if !require("gunicorn", "gunicorn re-exec on SIGUSR2") {
+        return;
+    }
+    without_and_with("gunicorn", gunicorn_reexec);
+}
