@@ -5,7 +5,7 @@
  *
  * It plants a leak (LEAK opened without O_CLOEXEC, its number told to
  * nobody), makes a channel with pipe() or socketpair() (KIND; inheritable,
- * as the oldest idiom does it), starts PROGRAM with LAUNCH (fork, vfork:
+ * as the oldest idiom does it; `none` for no channel), starts PROGRAM with LAUNCH (fork, vfork:
  * execve in the child; spawn: posix_spawn) and tells it the channel's numbers
  * in its arguments or environment, by substitution:
  *
@@ -65,8 +65,8 @@ static void make_channel(const char *kind, struct channel *ch)
             fail(EX_SETUP, "socketpair: %s", strerror(errno));
         ch->parent_end = fds[0];
         ch->child_end = fds[1];
-    } else {
-        fail(EX_USAGE, "unknown channel kind %s (pipe, socketpair)", kind);
+    } else if (strcmp(kind, "none") != 0) {
+        fail(EX_USAGE, "unknown channel kind %s (pipe, socketpair, none)", kind);
     }
 }
 
@@ -113,7 +113,7 @@ static char *substitute(const char *template, const struct channel *ch)
         }
         if (i < 3) {
             if (values[i] < 0)
-                fail(EX_USAGE, "%s used without --to-child", names[i]);
+                fail(EX_USAGE, "%s used without its channel", names[i]);
             n += (size_t)snprintf(out + n, sizeof out - n, "%d", values[i]);
             p += strlen(names[i]);
         } else if (n + 1 < sizeof out) {
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
     int n_extra = 0, i = 4, n_env = 0, status;
 
     if (argc < 6)
-        fail(EX_USAGE, "usage: compat_parent fork|vfork|spawn pipe|socketpair LEAK "
+        fail(EX_USAGE, "usage: compat_parent fork|vfork|spawn pipe|socketpair|none LEAK "
                        "[--env N=V] [--to-child TEXT] [--inspect PATH] -- PROGRAM [ARGS...]");
     for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
         if (i + 1 >= argc)
@@ -265,14 +265,16 @@ int main(int argc, char **argv)
         child_env[n_env++] = substitute(extra_env[e], &ch);
 
     pid_t pid = launch(argv[1], child_argv, child_env);
-    close(ch.child_end);
+    if (ch.child_end >= 0)
+        close(ch.child_end);
     if (ch.to_child >= 0)
         close(ch.to_child);
     if (report)
         inspect_child(pid, report);
     if (to_child)
         send_to_child(&ch, to_child);
-    relay_channel(ch.parent_end);
+    if (ch.parent_end >= 0)
+        relay_channel(ch.parent_end);
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             fail(EX_SPAWN, "waitpid: %s", strerror(errno));
