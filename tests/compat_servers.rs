@@ -21,6 +21,7 @@
 //! |---|---|---|
 //! | nginx, binary upgrade (`SIGUSR2`, then `SIGQUIT` to the old master) | `NGINX=5;` in the environment (K6) | a `perl_require` module that calls `POSIX::open` |
 //! | gunicorn (`SIGUSR2`, then `SIGTERM` to the old master) | `GUNICORN_FD=N` (K6; Python also clears its close-on-exec flag, K4) | the `on_starting` hook, libc `open` through `ctypes` |
+//! | Server::Starter (`start_server`), restart (`SIGHUP`): a new server, then `SIGTERM` to the old one | `SERVER_STARTER_PORT=127.0.0.1:PORT=N` (K6; start_server also clears the flag, K4) | `PERL5OPT` loads a module into start_server that calls `POSIX::open` |
 
 mod common;
 
@@ -593,4 +594,77 @@ fn gunicorn_reexec_inherits_its_listener() {
         return;
     }
     without_and_with("gunicorn", gunicorn_reexec);
+}
+
+// ---------------------------------------------------------------------------
+// Server::Starter: start_server hands its listener to each new generation
+
+fn starter_restart(preload: Preload) -> Reload {
+    let dir = TempDir::new("compat-starter");
+    let real = real_dir(&dir);
+    let pid_file = real.join("start_server.pid");
+    let (server, port) = start_serving(&format!("start_server [{preload:?}]"), |port| {
+        let script = render("starter_server.pl", &real, port, "server.pl");
+        render("starter_plant.pm", &real, port, "starter_plant.pm");
+        let mut cmd = clean_command("start_server", preload);
+        cmd.env("PERL5LIB", &real)
+            .env("PERL5OPT", "-Mstarter_plant")
+            .arg(format!("--port=127.0.0.1:{port}"))
+            .arg(format!("--pid-file={}", pid_file.display()))
+            .arg(format!("--status-file={}", real.join("status").display()))
+            .args(["--", "perl"])
+            .arg(&script);
+        Server::start(cmd, &dir)
+    });
+    let starter = server.wait_for("start_server.pid", || read_pid(&pid_file));
+    let old_worker = match &server.children_of(starter)[..] {
+        [one] => *one,
+        other => panic!("one server expected, found {other:?}\n{}", server.logs()),
+    };
+    let before = get(port).expect("serves before the restart");
+    let listener_before = the_listener(&server, port);
+
+    let watch = RefusalWatch::start(port);
+    signal(starter, libc::SIGHUP);
+    let new_worker = server.wait_for("the new server, and the old one gone", || {
+        match &server.children_of(starter)[..] {
+            [one] if *one != old_worker && !alive(old_worker) => Some(*one),
+            _ => None,
+        }
+    });
+    let after = get(port);
+    let connects = watch.finish();
+    let after =
+        after.unwrap_or_else(|e| panic!("no answer after the restart: {e}\n{}", server.logs()));
+    assert_eq!(
+        body(&after),
+        format!("served by {new_worker}"),
+        "start_server [{preload:?}]: the new server should answer\n{}",
+        server.logs()
+    );
+
+    let new_self_fds = fd_targets(new_worker);
+    let leak = real
+        .join(format!("planted.{starter}"))
+        .to_string_lossy()
+        .into_owned();
+    Reload {
+        before,
+        after,
+        listener_before,
+        listeners_after: listening_inodes(port),
+        new_self: new_worker,
+        leak_reached: Some(new_self_fds.contains(&leak)),
+        new_self_fds,
+        connects,
+        logs: server.logs(),
+    }
+}
+
+#[test]
+fn server_starter_restart_passes_its_listener() {
+    if !require("start_server", "Server::Starter (libserver-starter-perl)") {
+        return;
+    }
+    without_and_with("start_server", starter_restart);
 }
