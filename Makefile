@@ -24,6 +24,7 @@ include c-harness/compat.mk
 include mk/install.mk
 include mk/demo.mk
 include mk/bench.mk
+include mk/compat.mk
 
 # Unit and property tests of the pure modules, then the integration tests,
 # which drive the harness and real programs under LD_PRELOAD.
