@@ -1,7 +1,7 @@
 """CPython's own fd and process tests, without and with libcloexec, compared test by test.
 
 Usage: cpython.py --lib /abs/path/libcloexec.so [--python /usr/bin/python3] [--jobs N]
-                  [--only NAME ...] [--keep]
+                  [--only NAME ...] [--full] [--keep]
 
 Each suite runs twice in a clean environment (PATH, HOME, LANG, TMPDIR only), in its own scratch
 directory, under a timeout: once as is, once with LD_PRELOAD naming the library (default
@@ -36,13 +36,25 @@ FAILED = {"fail", "error", "xpass"}
 # times: WithProcesses* (real child processes, started by the start method under test: the exec,
 # the pipes and the fds named in the child's argv are what the library judges), WithManager*
 # (the same primitives through a manager server process) and WithThreads* (threads standing in
-# for processes: no fork, no exec). Plain Test* classes (TestCloseFds, TestResourceTracker,
-# TestStartMethod, TestForkserver..., TestStdinBadfiledescriptor, ...) each start processes of
-# their own. Kept: every WithProcesses* and Test* class. Left out: WithThreads*, which never
-# reach exec, and WithManager*, whose process starts the WithProcesses*/Test* classes already
-# cover (one manager server per class), while its many sleeping timeout tests are most of the
-# run time (spawn: 230 s for the whole module on 2 busy cores).
-MP_PATTERNS = ["WithProcesses*", "Test*", "MiscTestCase.*", "OtherTest.*", "SemLockTests.*"]
+# for processes: no fork, no exec). Plain Test* classes each start processes of their own
+# (TestCloseFds, TestResourceTracker, TestStartMethod, TestStdinBadfiledescriptor, ...).
+# Kept: WithProcesses* and Test*: process start and exit, Pipe/Queue/Listener/Client, fd and
+# connection passing between processes (test_fd_transfer, TestPicklingConnections), Pool
+# workers, heap and shared memory, manager servers (TestManagerRestart, TestMyManager), the
+# resource tracker and the forkserver. Left out, being most of the time and none of the fd
+# story: WithThreads* (never reach exec); WithManager* (one manager process per class, then
+# proxies over one socket); and the synchronisation primitives Lock, Semaphore, Condition,
+# Event, Barrier and TestSyncManagerTypes, whose processes start the same way as the kept
+# classes' and then mostly sleep through timeouts (spawn, whole module: 230 s on 2 busy cores).
+MP_PATTERNS = [
+    "WithProcesses*",
+    "Test*",
+    "MiscTestCase.*",
+    "OtherTest.*",
+    "SemLockTests.*",
+    *(f"!WithProcessesTest{p}.*" for p in ("Lock", "Semaphore", "Condition", "Event", "Barrier")),
+    "!TestSyncManagerTypes.*",
+]
 
 
 @dataclasses.dataclass
@@ -223,6 +235,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=4, help="passes run at once (default 4)")
     parser.add_argument("--only", nargs="*", help="suite names to run (default all)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--full", action="store_true",
+                        help="whole modules, no subsets (several times slower; timeouts tripled)")
     args = parser.parse_args()
 
     if not os.path.isabs(args.lib) or not os.path.isfile(args.lib):
@@ -238,6 +252,8 @@ def main():
             "(Debian: apt-get install libpython3.11-testsuite)\n" + probe.stderr.decode(errors="replace")
         )
     suites = [s for s in SUITES if not args.only or s.name in args.only]
+    if args.full:
+        suites = [dataclasses.replace(s, patterns=[], timeout=3 * s.timeout) for s in suites]
     if not suites:
         sys.exit(f"compat: no suite named {args.only}; known: {[s.name for s in SUITES]}")
 

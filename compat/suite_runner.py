@@ -2,9 +2,10 @@
 
 Usage: suite_runner.py RESULTS MODULE [PATTERN ...]
 
-MODULE is a dotted name under the `test` package (`test.test_subprocess`). With PATTERNs,
-only the tests whose id within the module (`Class.test_method`) matches one of the globs
-(fnmatch) run.
+MODULE is a dotted name under the `test` package (`test.test_subprocess`). PATTERNs are globs
+(fnmatch) on a test's id within the module (`Class.test_method`); one that starts with `!`
+excludes. A test runs when it matches an including pattern (or there are none) and no excluding
+one.
 
 One JSON object per line goes to RESULTS, flushed as it happens, so a run that crashes or is
 killed by its timeout still leaves everything that finished, plus the test that was running:
@@ -111,13 +112,17 @@ class Recorder(unittest.TestResult):
 
 
 def select(suite, module_name, patterns):
-    """The tests of `suite` whose id within the module matches a pattern (all without patterns)."""
+    """The tests of `suite` that the patterns choose (see the module's doc)."""
     if not patterns:
         return suite
+    include = [p for p in patterns if not p.startswith("!")]
+    exclude = [p[1:] for p in patterns if p.startswith("!")]
     chosen = unittest.TestSuite()
     for test in iterate(suite):
         local_id = test.id().removeprefix(module_name + ".")
-        if any(fnmatch.fnmatchcase(local_id, p) for p in patterns):
+        if include and not any(fnmatch.fnmatchcase(local_id, p) for p in include):
+            continue
+        if not any(fnmatch.fnmatchcase(local_id, p) for p in exclude):
             chosen.addTest(test)
     return chosen
 
