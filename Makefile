@@ -21,6 +21,7 @@ lib:
 include c-harness/harness.mk
 include c-harness/hardening.mk
 include c-harness/compat.mk
+include c-harness/rules.mk
 include mk/install.mk
 include mk/demo.mk
 include mk/bench.mk

@@ -558,11 +558,11 @@ int main(int argc, char **argv)
         return failed ? HX_FAILED : HX_OK;
 
     /* A second exec works, and still sweeps. */
-    char n_kept[24], n_leaks[5][24];
+    char n_kept[24], n_leaks[5][28];
     char *fin[] = {(char *)probe, "--keep", hitoa(kept_fd, n_kept),
-                   "--leak", hitoa(pipe_r, n_leaks[0]), "--leak", hitoa(pipe_w, n_leaks[1]),
-                   "--leak", hitoa(file_fd, n_leaks[2]), "--leak", hitoa(sock_a, n_leaks[3]),
-                   "--leak", hitoa(sock_b, n_leaks[4]), NULL};
+                   "--leak", hfdname(pipe_r, n_leaks[0]), "--leak", hfdname(pipe_w, n_leaks[1]),
+                   "--leak", hfdname(file_fd, n_leaks[2]), "--leak", hfdname(sock_a, n_leaks[3]),
+                   "--leak", hfdname(sock_b, n_leaks[4]), NULL};
     execve(probe, fin, environ);
     hsay("final execve failed: %s", hname(errno));
     return HX_EXEC_FAILED;

@@ -167,7 +167,7 @@ static void variant(const char *c, const char *v, enum how how, const char *path
     hsay("%s %s status %d", c, v, run_child(how, path, argv, envp));
 }
 
-static char *plain_argv[] = {NULL, "--keep", "100", "--leak", "120", NULL};
+static char *plain_argv[] = {NULL, "--keep", "100", "--leak", "fd.120", NULL};
 
 /* ---- argv-null ---------------------------------------------------------- */
 
@@ -189,7 +189,7 @@ static void case_nonutf8(void)
     unlink(link);
     if (symlink(probe, link) != 0)
         hdie(HX_SETUP, "symlink: %s", strerror(errno));
-    char *argv[] = {link, "--keep", "100", "--leak", "120",
+    char *argv[] = {link, "--keep", "100", "--leak", "fd.120",
                     "\xff\xfe", "/dev/fd/\xff", "/proc/self/fd/\xc3\x28", "/dev/fd/99999999999999999999",
                     "/proc/\xff/fd/3", "\xe9\x80/dev/fd/", "/proc/self/fd/", "/dev/fd/-1",
                     "/proc/4294967296/fd/120", NULL};
@@ -217,7 +217,7 @@ static void case_nonutf8(void)
     char *cmd = malloc(len);
     if (!cmd)
         hdie(HX_SETUP, "out of memory");
-    snprintf(cmd, len, "exec '%s' --keep 100 --leak 120 '\xff\xfe' '/dev/fd/\xff' '/proc/self/fd/\xc3'",
+    snprintf(cmd, len, "exec '%s' --keep 100 --leak fd.120 '\xff\xfe' '/dev/fd/\xff' '/proc/self/fd/\xc3'",
              link);
     fresh_leak(LEAK);
     int st = system(cmd);
@@ -260,7 +260,7 @@ static void case_bigarg(void)
     if (!huge)
         hdie(HX_SETUP, "out of memory");
     fill_fd_refs(huge, mib + 1, &next);
-    char *argv[] = {(char *)probe, "--keep", "100", "--leak", "120", huge, NULL};
+    char *argv[] = {(char *)probe, "--keep", "100", "--leak", "fd.120", huge, NULL};
     const int mine[] = {DELIBERATE, LEAK};
 
 #define FAILS(v, expr)                                                                             \
@@ -274,7 +274,7 @@ static void case_bigarg(void)
     FAILS("1MiB-execve", execve(probe, argv, environ));
     FAILS("1MiB-execv", execv(probe, argv));
     FAILS("1MiB-execvp", execvp(probe, argv));
-    FAILS("1MiB-execl", execl(probe, probe, "--keep", "100", "--leak", "120", huge, (char *)NULL));
+    FAILS("1MiB-execl", execl(probe, probe, "--keep", "100", "--leak", "fd.120", huge, (char *)NULL));
     pid_t pid;
     fresh_leak(LEAK);
     int r = posix_spawn(&pid, probe, NULL, NULL, argv, environ);
@@ -283,7 +283,7 @@ static void case_bigarg(void)
 #undef FAILS
 
     /* 8 x 120 KiB of /dev/fd/N references: about 60 000 distinct fds named. */
-    char *many[14] = {(char *)probe, "--keep", "100", "--leak", "120"};
+    char *many[14] = {(char *)probe, "--keep", "100", "--leak", "fd.120"};
     for (int i = 0; i < 8; i++) {
         size_t len = 120 * 1024;
         many[5 + i] = malloc(len);
@@ -319,10 +319,10 @@ static void case_bigenv(void)
     envp[ENV_ENTRIES] = "GUNICORN_FD=110";
     envp[ENV_ENTRIES + 1] = NULL;
 
-    char *argv[] = {(char *)probe, "--keep", "100", "--keep", "110", "--leak", "120", NULL};
+    char *argv[] = {(char *)probe, "--keep", "100", "--keep", "110", "--leak", "fd.120", NULL};
     variant("bigenv", "fork-execve", FORK_EXECVE, probe, argv, envp);
     variant("bigenv", "spawn", SPAWN, probe, argv, envp);
-    char *argv5[] = {(char *)probe, "--keep", "110", "--leak", "120", NULL};
+    char *argv5[] = {(char *)probe, "--keep", "110", "--leak", "fd.120", NULL};
     variant("bigenv", "vfork-execle", VFORK_EXECLE, probe, argv5, envp);
     char **saved = environ;
     environ = envp;
@@ -334,9 +334,12 @@ static void case_bigenv(void)
 
 static void near(const char *v, int keep_fd, int keep_expected, int leak_fd)
 {
-    char k[24], l[24];
-    hitoa(keep_fd, k);
-    hitoa(leak_fd, l);
+    char k[28], l[28];
+    if (keep_expected)
+        hitoa(keep_fd, k);
+    else
+        hfdname(keep_fd, k);
+    hfdname(leak_fd, l);
     char *argv[] = {(char *)probe, keep_expected ? "--keep" : "--leak", k, "--leak", l, NULL};
     char name[64];
     static const struct {
@@ -429,7 +432,7 @@ static void case_badptr(void)
 /* ---- altstack ----------------------------------------------------------- */
 
 /* The handler's plan, ready before the signal. */
-static char *alt_argv[] = {NULL, "--keep", "100", "--leak", "120", NULL};
+static char *alt_argv[] = {NULL, "--keep", "100", "--leak", "fd.120", NULL};
 static int alt_entry, alt_probe_fd;
 
 static void on_usr1(int sig)

@@ -1,4 +1,4 @@
-/* hard_probe [--keep N]... [--leak N]... [anything else, ignored]
+/* hard_probe [--keep N]... [--leak fd.N]... [anything else, ignored]
  *
  * The hardening programs' child: checks that every --keep fd is open and
  * that no --leak fd is, then exits (codes in hard_util.h):
@@ -10,7 +10,7 @@
  * non-UTF-8 arguments, more than 1024 of them).
  *
  * With no arguments at all (argc <= 1: execve with argv == NULL gives the
- * program one empty argv[0]), the fixed plan is: --keep 100 --leak 120.
+ * program one empty argv[0]), the fixed plan is: --keep 100 --leak fd.120.
  *
  * Linked statically: LD_PRELOAD never loads into it, so it only observes,
  * and it starts in microseconds (the load test runs it thousands of times).
@@ -21,9 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* N or fd.N (see hfdname in hard_util.h). */
 static int parse_fd(const char *s, int *out)
 {
     long v = 0;
+    if (strncmp(s, "fd.", 3) == 0)
+        s += 3;
     if (!*s)
         return -1;
     for (; *s; s++) {

@@ -99,7 +99,7 @@ static uintptr_t pc_of(void *uc)
 
 /* The child's plan, ready before the signal can come. */
 static char *probe_argv[16];
-static char nums[5][24];
+static char nums[5][28];
 static int entry;
 
 static void on_alarm(int sig, siginfo_t *si, void *uc)
@@ -169,7 +169,7 @@ static void child(const char *probe, const char *dir, enum mode mode, int run)
     probe_argv[n++] = hitoa(DELIBERATE_FD, nums[0]);
     for (int i = 0; i < 4; i++) {
         probe_argv[n++] = "--leak";
-        probe_argv[n++] = hitoa(leaks[i], nums[i + 1]);
+        probe_argv[n++] = hfdname(leaks[i], nums[i + 1]);
     }
     /* execl/execle in on_alarm spell out these eleven entries. */
     probe_argv[n] = NULL;

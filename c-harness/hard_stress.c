@@ -121,7 +121,7 @@ static void *churn(void *arg)
 #define ARGC 13
 struct child_plan {
     char *argv[ARGC + 1];
-    char nums[6][24];
+    char nums[6][28];
     int leaks[4];
 };
 
@@ -138,7 +138,7 @@ static void plan_child(struct child_plan *c, const char *probe, int d2, const ch
         hdie(HX_SETUP, "socket: %s", strerror(errno));
     int nums[6] = {DELIBERATE_FD, d2, c->leaks[0], c->leaks[1], c->leaks[2], c->leaks[3]};
     for (int i = 0; i < 6; i++)
-        hitoa(nums[i], c->nums[i]);
+        (i < 2 ? hitoa : hfdname)(nums[i], c->nums[i]);
     char **a = c->argv;
     int n = 0;
     a[n++] = (char *)probe;

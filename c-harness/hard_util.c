@@ -81,6 +81,15 @@ char *hitoa(long v, char *buf)
     return buf;
 }
 
+char *hfdname(long fd, char *buf)
+{
+    buf[0] = 'f';
+    buf[1] = 'd';
+    buf[2] = '.';
+    hitoa(fd, buf + 3);
+    return buf;
+}
+
 int hwait(pid_t pid, int seconds)
 {
     struct timespec start, now;

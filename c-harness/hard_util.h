@@ -42,6 +42,12 @@ void hwrite_str(int fd, const char *s);
 /* Formats a non-negative number into buf (at least 24 bytes); async-signal-safe. */
 char *hitoa(long v, char *buf);
 
+/* Formats fd as "fd.N" into buf (at least 28 bytes): how hard_probe is told a
+ * --leak fd. A plain number in an argument names that fd to the library (the
+ * K5 keep rule), which would keep the very leak the test looks for; "fd.N" is
+ * one word, not a number. Async-signal-safe. */
+char *hfdname(long fd, char *buf);
+
 /* waitpid(pid) with a deadline in seconds; on timeout kills pid with
  * SIGKILL, reaps it, and returns -1. Otherwise returns status_code() (common.h). */
 int hwait(pid_t pid, int seconds);

@@ -11,7 +11,7 @@ use core::fmt::{self, Write};
 use crate::keepset::KeepSet;
 use crate::logger::{Bytes, LineBuf};
 use crate::policy::{self, ExecRequest, ProcessView, Rule};
-use crate::settings::Mode;
+use crate::settings::{Mode, Policy};
 use crate::state::{self, CStrArray, Global};
 use crate::{registry, sweep, sys};
 
@@ -74,6 +74,10 @@ pub enum Args {
 }
 
 impl Args {
+    fn is_command(self) -> bool {
+        matches!(self, Args::Command(_))
+    }
+
     fn iter(self) -> impl Iterator<Item = &'static [u8]> {
         let (vector, command) = match self {
             Args::Vector(v) => (Some(v.iter()), None),
@@ -94,28 +98,84 @@ impl Launch {
         state::environment()
     }
 
-    fn request(
+    fn request<'t>(
         &self,
-    ) -> ExecRequest<impl Iterator<Item = &'static [u8]>, impl Iterator<Item = &'static [u8]>> {
+        target: Option<&'t [u8]>,
+    ) -> ExecRequest<'t, impl Iterator<Item = &'static [u8]>, impl Iterator<Item = &'static [u8]>>
+    {
         ExecRequest {
             args: self.args.iter(),
+            is_command: self.args.is_command(),
             env: self.env.iter(),
             program_fd: self.program_fd,
+            target,
         }
+    }
+
+    /// The basename of the program being started (K8, K10): of the path or
+    /// file; of what the fd links to for `fexecve` (and `execveat` with an
+    /// empty path), read into `link`; of a command's first word.
+    fn target<'b>(&self, link: &'b mut [u8; TARGET_LINK]) -> Option<&'b [u8]> {
+        if let Args::Command(command) = self.args {
+            return Some(policy::basename(policy::command_program(c_bytes(command)?)));
+        }
+        if !self.program.is_null() {
+            if !sys::path_is_readable(self.program) {
+                return None;
+            }
+            if let Some(path) = c_bytes(self.program).filter(|p| !p.is_empty()) {
+                return Some(policy::basename(path));
+            }
+        }
+        let fd = self.program_fd?;
+        let mut path = LineBuf::<32>::new();
+        let _ = write!(path, "/proc/self/fd/{fd}\0");
+        let path = CStr::from_bytes_until_nul(path.finish()).ok()?;
+        let n = sys::readlink(path, link).ok()?;
+        // A link that filled the buffer may be cut short: no name is
+        // better than a wrong one.
+        let name = link.get(..n).filter(|_| n < TARGET_LINK)?;
+        Some(policy::basename(name))
     }
 }
 
+/// The buffer for an `fexecve` target's `/proc/self/fd` link.
+const TARGET_LINK: usize = 256;
+
 /// Calls `sink` for every range a keep rule keeps for this launch.
-fn for_each_kept(launch: &Launch, global: &Global, sink: &mut dyn FnMut(Rule, u32, u32)) {
+fn for_each_kept(
+    launch: &Launch,
+    target: Option<&[u8]>,
+    global: &Global,
+    sink: &mut dyn FnMut(Rule, u32, u32),
+) {
     let view = ProcessView {
         policy: global.settings.policy,
         keep_list: &global.settings.keep,
+        helpers: &global.settings.helpers,
+        own_program: &global.own_program,
         inherited: registry::inherited(),
         intents: registry::intents(),
+        locks: registry::locks(),
         identity_now: |fd| sys::fstat_id(fd).ok(),
         own_pid: sys::getpid,
+        listeners: each_listener,
     };
-    policy::for_each_kept(launch.request(), view, sink);
+    policy::for_each_kept(launch.request(target), view, sink);
+}
+
+/// K10: every open listening socket above stdio. Runs only when the target
+/// is the caller's own program: one `/proc/self/fd` walk and one
+/// `getsockopt` per fd (`ENOTSOCK` for the rest). Without `/proc` none is
+/// found, and listeners are swept as to any other program.
+#[cold]
+#[inline(never)]
+fn each_listener(found: &mut dyn FnMut(c_int)) {
+    let _ = sweep::for_each_open_fd(|fd| {
+        if fd > 2 && sys::accepts_connections(fd) == Ok(true) {
+            found(fd);
+        }
+    });
 }
 
 /// The swept fds a log line lists; the rest are only counted.
@@ -163,8 +223,14 @@ pub fn before_exec(launch: &Launch) {
         log_passthrough(launch);
         return;
     }
+    // Only the smart policy asks what the target is (K8, K10).
+    let mut link = [0u8; TARGET_LINK];
+    let target = match global.settings.policy {
+        Policy::Smart => launch.target(&mut link),
+        Policy::Strict => None,
+    };
     let mut keep = KeepSet::new();
-    for_each_kept(launch, global, &mut |_, lo, hi| {
+    for_each_kept(launch, target, global, &mut |_, lo, hi| {
         keep.insert_range(lo, hi);
     });
     if keep.overflowed() {
@@ -174,7 +240,7 @@ pub fn before_exec(launch: &Launch) {
         sweep::sweep(&keep);
         return;
     }
-    sweep_and_report(launch, global, &keep, mode);
+    sweep_and_report(launch, target, global, &keep, mode);
 }
 
 /// The program a launch runs, for the log: its path or command, or `fd N`
@@ -222,7 +288,13 @@ fn warn_overflow(launch: &Launch) {
 /// fd has close-on-exec), sweeps unless auditing, and logs.
 #[cold]
 #[inline(never)]
-fn sweep_and_report(launch: &Launch, global: &Global, keep: &KeepSet, mode: Mode) {
+fn sweep_and_report(
+    launch: &Launch,
+    target: Option<&[u8]>,
+    global: &Global,
+    keep: &KeepSet,
+    mode: Mode,
+) {
     let mut targets = FdList::new();
     let _ = sweep::for_each_open_fd(|fd| {
         if !keep.contains(fd as u32)
@@ -246,12 +318,18 @@ fn sweep_and_report(launch: &Launch, global: &Global, keep: &KeepSet, mode: Mode
         );
     }
     if log::log_enabled!(log::Level::Debug) {
-        log_kept(launch, global, keep, method);
+        log_kept(launch, target, global, keep, method);
     }
 }
 
 /// One debug line: every kept fd that lacks close-on-exec, and its rule.
-fn log_kept(launch: &Launch, global: &Global, keep: &KeepSet, method: Option<sweep::Method>) {
+fn log_kept(
+    launch: &Launch,
+    target: Option<&[u8]>,
+    global: &Global,
+    keep: &KeepSet,
+    method: Option<sweep::Method>,
+) {
     let mut line = LineBuf::<{ crate::logger::LINE_CAPACITY }>::new();
     let mut any = false;
     let _ = sweep::for_each_open_fd(|fd| {
@@ -262,7 +340,7 @@ fn log_kept(launch: &Launch, global: &Global, keep: &KeepSet, method: Option<swe
             return;
         }
         let mut rule = None;
-        for_each_kept(launch, global, &mut |r: Rule, lo, hi| {
+        for_each_kept(launch, target, global, &mut |r: Rule, lo, hi| {
             if rule.is_none() && (lo..=hi).contains(&(fd as u32)) {
                 rule = Some(r);
             }

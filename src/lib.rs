@@ -3,8 +3,7 @@
 //! An `LD_PRELOAD` library that stops file-descriptor leaks across `exec`.
 //! Just before a process execs or spawns, every descriptor it leaked by
 //! accident is marked close-on-exec; descriptors it meant to pass on are
-//! left alone. The behaviour is specified in `SPEC.md`; the user's view is in
-//! `README.md` and `cloexec(1)`.
+//! left alone. The user's view is in `README.md` and `cloexec(1)`.
 //!
 //! ## Layout
 //!
@@ -12,10 +11,12 @@
 //! |---|---|
 //! | [`hooks`] | the exported symbols, a few lines each; naked trampolines for the variadic ones and the intent fast path |
 //! | [`guard`] | the exec path: decide, sweep, report |
-//! | [`policy`] | pure keep decisions (K2–K7) |
+//! | [`policy`] | pure keep decisions (K2–K10) |
+//! | [`numbers`] | the splitting rule: where text names an fd as a number (K5, K6) |
+//! | [`conventions`] | the environment's fd-passing conventions (K6), one table entry each |
 //! | [`keepset`] | the fixed-capacity set of kept fd ranges |
 //! | [`sweep`] | the `close_range` → `/proc/self/fd` → probing ladder |
-//! | [`registry`] | inherited snapshot (K3) and intent records (K4) |
+//! | [`registry`] | inherited snapshot (K3), intent records (K4), lock records (K9) |
 //! | [`settings`] | pure parsing of `CLOEXEC_*` |
 //! | [`state`] | the load-time work and the state it leaves |
 //! | [`real`] | the real libc symbols, resolved at load |
@@ -57,11 +58,13 @@
     )
 )]
 
+pub mod conventions;
 pub mod guard;
 #[cfg(not(test))]
 pub mod hooks;
 pub mod keepset;
 pub mod logger;
+pub mod numbers;
 pub mod policy;
 pub mod real;
 pub mod registry;

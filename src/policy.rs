@@ -1,13 +1,18 @@
-//! The keep decision: which fds an exec must leave alone (SPEC §2).
+//! The keep decision: which fds an exec must leave alone (README, "What is
+//! kept").
 //!
 //! Pure functions. The argv and environment arrive as iterators of byte
-//! slices, and the two facts that need the kernel (an fd's current identity
-//! and the caller's pid) arrive as closures, so everything here is tested
-//! and property-tested without preloading anything.
+//! slices, and the facts that need the kernel (an fd's current identity,
+//! the caller's pid, the open listening sockets) arrive as closures, so
+//! everything here is tested and property-tested without preloading
+//! anything. The environment's conventions (K6) are in [`crate::conventions`],
+//! the splitting rule for numbers (K5, K6) in [`crate::numbers`].
 
 use core::ffi::c_int;
 
+use crate::conventions;
 use crate::keepset::KeepSet;
+use crate::numbers;
 use crate::settings::{MAX_FD, NameList, Policy, parse_fd};
 use crate::sys::FileId;
 
@@ -22,10 +27,17 @@ pub enum Rule {
     Inherited,
     /// K4: made inheritable on purpose and still the same file.
     Intent,
-    /// K5: named by an argument (`/dev/fd/N`), or the fd `fexecve`/`execveat` runs.
+    /// K5: named by an argument (`/dev/fd/N`, a number), or the fd
+    /// `fexecve`/`execveat` runs.
     Argv,
     /// K6: named by an fd-passing convention in the new environment.
     Protocol,
+    /// K8: the target is a helper that learns its fds over a private channel.
+    Helper,
+    /// K9: the process holds a lock through it, still the same file.
+    Lock,
+    /// K10: a listening socket, on its way to the same program.
+    Listener,
 }
 
 impl Rule {
@@ -37,55 +49,78 @@ impl Rule {
             Rule::Intent => "K4 intent",
             Rule::Argv => "K5 argv",
             Rule::Protocol => "K6 protocol",
+            Rule::Helper => "K8 helper",
+            Rule::Lock => "K9 lock",
+            Rule::Listener => "K10 listener",
         }
     }
 }
 
 /// What one exec or spawn hands to the new program.
-pub struct ExecRequest<A, E> {
+pub struct ExecRequest<'t, A, E> {
     /// The arguments (for `system`/`popen`, the command string).
     pub args: A,
+    /// Whether `args` is one shell command (`system`, `popen`): then all of
+    /// it names numbers; in an argument vector `argv[0]` does not.
+    pub is_command: bool,
     /// The environment the new program gets.
     pub env: E,
     /// The fd that `fexecve`/`execveat` execute, if any: a script run that
     /// way is read through `/dev/fd/N`, so it must stay open.
     pub program_fd: Option<c_int>,
+    /// The basename of the program being started, if known (K8, K10).
+    pub target: Option<&'t [u8]>,
 }
 
 /// The process state the keep rules consult.
-pub struct ProcessView<'s, I, N, C, P> {
+pub struct ProcessView<'s, I, N, K, C, P, L> {
     pub policy: Policy,
     pub keep_list: &'s KeepSet,
+    /// K8: targets for which nothing is swept.
+    pub helpers: &'s NameList,
+    /// K10: the basenames the caller's own program goes by.
+    pub own_program: &'s NameList,
     /// K3 records: fds open at load, with their identity then.
     pub inherited: I,
     /// K4 records: fds made inheritable on purpose, with their identity then.
     pub intents: N,
+    /// K9 records: fds the process locked, with their identity then.
+    pub locks: K,
     /// The identity of what an fd refers to now (`fstat`), `None` if closed.
     pub identity_now: C,
     /// The caller's pid (`getpid`), asked only when a rule needs it.
     pub own_pid: P,
+    /// Calls its argument with every open listening socket; asked only
+    /// when the target is the caller's own program.
+    pub listeners: L,
 }
 
 /// Calls `sink(rule, lo, hi)` for every range some rule keeps.
-pub fn for_each_kept<'a, A, E, I, N, C, P>(
-    exec: ExecRequest<A, E>,
-    view: ProcessView<'_, I, N, C, P>,
+pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
+    exec: ExecRequest<'_, A, E>,
+    view: ProcessView<'_, I, N, K, C, P, L>,
     sink: &mut dyn FnMut(Rule, u32, u32),
 ) where
     A: Iterator<Item = &'a [u8]>,
     E: Iterator<Item = &'a [u8]>,
     I: Iterator<Item = (c_int, FileId)>,
     N: Iterator<Item = (c_int, FileId)>,
+    K: Iterator<Item = (c_int, FileId)>,
     C: FnMut(c_int) -> Option<FileId>,
     P: FnMut() -> u32,
+    L: FnOnce(&mut dyn FnMut(c_int)),
 {
     let ProcessView {
         policy,
         keep_list,
+        helpers,
+        own_program,
         inherited,
         intents,
+        locks,
         mut identity_now,
         mut own_pid,
+        listeners,
     } = view;
     sink(Rule::Stdio, 0, 2);
     for r in keep_list.ranges() {
@@ -95,6 +130,10 @@ pub fn for_each_kept<'a, A, E, I, N, C, P>(
         sink(Rule::Argv, fd, fd);
     }
     if policy == Policy::Strict {
+        return;
+    }
+    if exec.target.is_some_and(|t| is_named(t, helpers)) {
+        sink(Rule::Helper, 3, MAX_FD);
         return;
     }
     let mut still_same = |(fd, then): (c_int, FileId)| {
@@ -107,19 +146,53 @@ pub fn for_each_kept<'a, A, E, I, N, C, P>(
     for fd in intents.filter_map(&mut still_same) {
         sink(Rule::Intent, fd, fd);
     }
-    for arg in exec.args {
-        fds_in_arg(arg, &mut own_pid, &mut |fd| sink(Rule::Argv, fd, fd));
+    for fd in locks.filter_map(&mut still_same) {
+        sink(Rule::Lock, fd, fd);
     }
-    fds_in_env(exec.env, &mut own_pid, &mut |lo, hi| {
+    for (i, arg) in exec.args.enumerate() {
+        fds_in_arg(arg, &mut own_pid, &mut |fd| sink(Rule::Argv, fd, fd));
+        if i > 0 || exec.is_command {
+            numbers::numbers(arg).for_each(|fd| sink(Rule::Argv, fd, fd));
+        }
+    }
+    conventions::fds_in_env(exec.env, &mut own_pid, &mut |lo, hi| {
         sink(Rule::Protocol, lo, hi)
     });
+    if exec.target.is_some_and(|t| is_named(t, own_program)) {
+        listeners(&mut |fd| {
+            if let Ok(fd) = u32::try_from(fd) {
+                sink(Rule::Listener, fd, fd);
+            }
+        });
+    }
+}
+
+/// The last path component of `path`: `/usr/bin/bash` gives `bash`.
+pub fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// Whether the basename of `path` is one of `names` (K7, K8, K10).
+pub fn is_named(path: &[u8], names: &NameList) -> bool {
+    let base = basename(path);
+    !base.is_empty() && names.contains(base)
 }
 
 /// K7: whether the program at `exe` (a path) is one whose inheritable fds
 /// are all a user's redirections.
 pub fn is_passthrough(exe: &[u8], names: &NameList) -> bool {
-    let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-    !base.is_empty() && names.contains(base)
+    is_named(exe, names)
+}
+
+/// The program a shell command starts, as far as it can be told without a
+/// shell: its first word (`/usr/bin/java -jar x` gives `/usr/bin/java`).
+pub fn command_program(command: &[u8]) -> &[u8] {
+    let command = command.trim_ascii_start();
+    let end = command
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(command.len());
+    command.get(..end).unwrap_or(&[])
 }
 
 /// The leading decimal digits of `s` as an fd, if there are any and they fit.
@@ -128,8 +201,8 @@ fn leading_fd(s: &[u8]) -> Option<u32> {
     parse_fd(s.get(..digits)?)
 }
 
-/// K5: every `/dev/fd/N`, `/proc/self/fd/N`, `/proc/thread-self/fd/N` and
-/// `/proc/<own pid>/fd/N` in one argument.
+/// K5 paths: every `/dev/fd/N`, `/proc/self/fd/N`, `/proc/thread-self/fd/N`
+/// and `/proc/<own pid>/fd/N` in one argument.
 pub fn fds_in_arg(arg: &[u8], own_pid: &mut dyn FnMut() -> u32, found: &mut dyn FnMut(u32)) {
     let mut pid = None;
     for (i, _) in arg.iter().enumerate().filter(|&(_, &b)| b == b'/') {
@@ -160,109 +233,6 @@ pub fn fds_in_arg(arg: &[u8], own_pid: &mut dyn FnMut() -> u32, found: &mut dyn 
     }
 }
 
-/// The environment variables of the fd-passing conventions (K6).
-const PROTOCOL_VARS: [&[u8]; 8] = [
-    b"LISTEN_FDS=",
-    b"LISTEN_PID=",
-    b"MAKEFLAGS=",
-    b"MFLAGS=",
-    b"CARGO_MAKEFLAGS=",
-    b"NGINX=",
-    b"GUNICORN_FD=",
-    b"SERVER_STARTER_PORT=",
-];
-
-/// K6: the fds that the conventions in `env` name, as inclusive ranges.
-/// The first entry of a name counts, as with `getenv` in the new program.
-pub fn fds_in_env<'a>(
-    env: impl Iterator<Item = &'a [u8]>,
-    own_pid: &mut dyn FnMut() -> u32,
-    found: &mut dyn FnMut(u32, u32),
-) {
-    let mut seen = [false; PROTOCOL_VARS.len()];
-    let mut listen_fds: Option<&[u8]> = None;
-    let mut listen_pid: Option<&[u8]> = None;
-    for entry in env {
-        let Some((index, value)) = PROTOCOL_VARS
-            .iter()
-            .enumerate()
-            .find_map(|(i, name)| entry.strip_prefix(*name).map(|v| (i, v)))
-        else {
-            continue;
-        };
-        match seen.get_mut(index) {
-            Some(done) if !*done => *done = true,
-            _ => continue,
-        }
-        match index {
-            0 => listen_fds = Some(value),
-            1 => listen_pid = Some(value),
-            2..=4 => {
-                if let Some((r, w)) = jobserver_fds(value) {
-                    found(r, r);
-                    found(w, w);
-                }
-            }
-            5 => each_fd(value, b";:", |fd| found(fd, fd)),
-            6 => each_fd(value, b",", |fd| found(fd, fd)),
-            _ => {
-                for item in value.split(|&b| b == b';') {
-                    let after_eq = item.rsplit(|&b| b == b'=').next().unwrap_or(item);
-                    if item.contains(&b'=')
-                        && let Some(fd) = parse_fd(after_eq.trim_ascii())
-                    {
-                        found(fd, fd);
-                    }
-                }
-            }
-        }
-    }
-    if let Some(n) = listen_fds
-        .and_then(|v| parse_fd(v.trim_ascii()))
-        .filter(|&n| n > 0)
-    {
-        let for_us = match listen_pid {
-            None => true,
-            Some(pid) => parse_fd(pid.trim_ascii()) == Some(own_pid()),
-        };
-        if for_us {
-            found(3, 3u32.saturating_add(n - 1).min(MAX_FD));
-        }
-    }
-}
-
-fn each_fd(value: &[u8], separators: &[u8], mut found: impl FnMut(u32)) {
-    for item in value.split(|b| separators.contains(b)) {
-        if let Some(fd) = parse_fd(item.trim_ascii()) {
-            found(fd);
-        }
-    }
-}
-
-/// The `R,W` of the last `--jobserver-auth=` or `--jobserver-fds=` in a
-/// make flags value. The `fifo:PATH` form names no fd.
-pub fn jobserver_fds(flags: &[u8]) -> Option<(u32, u32)> {
-    let mut last = None;
-    for (i, _) in flags.iter().enumerate() {
-        let at = flags.get(i..)?;
-        for option in [&b"--jobserver-auth="[..], b"--jobserver-fds="] {
-            if let Some(value) = at.strip_prefix(option) {
-                last = Some(value);
-            }
-        }
-    }
-    let value = last?;
-    let end = value
-        .iter()
-        .position(|b| b.is_ascii_whitespace())
-        .unwrap_or(value.len());
-    let value = value.get(..end)?;
-    let comma = value.iter().position(|&b| b == b',')?;
-    let r = parse_fd(value.get(..comma)?)?;
-    let w = parse_fd(value.get(comma + 1..)?)?;
-    Some((r, w))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,16 +242,6 @@ mod tests {
     fn arg_fds(arg: &str, pid: u32) -> Vec<u32> {
         let mut out = Vec::new();
         fds_in_arg(arg.as_bytes(), &mut || pid, &mut |fd| out.push(fd));
-        out
-    }
-
-    fn env_fds(env: &[&str], pid: u32) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
-        fds_in_env(
-            env.iter().map(|e| e.as_bytes()),
-            &mut || pid,
-            &mut |lo, hi| out.push((lo, hi)),
-        );
         out
     }
 
@@ -319,131 +279,131 @@ mod tests {
         assert_eq!((asked, out), (0, vec![3, 4]));
     }
 
-    #[test]
-    fn listen_fds() {
-        assert_eq!(env_fds(&["LISTEN_FDS=2"], 10), [(3, 4)]);
-        assert_eq!(env_fds(&["LISTEN_PID=10", "LISTEN_FDS=1"], 10), [(3, 3)]);
-        assert!(
-            env_fds(&["LISTEN_PID=11", "LISTEN_FDS=1"], 10).is_empty(),
-            "for another process"
-        );
-        assert!(env_fds(&["LISTEN_FDS=-1"], 10).is_empty());
-        assert!(env_fds(&["LISTEN_FDS=0"], 10).is_empty());
-        assert!(env_fds(&["LISTEN_FDS=abc"], 10).is_empty());
-        assert_eq!(env_fds(&["LISTEN_FDS=2147483647"], 10), [(3, MAX_FD)]);
-        assert_eq!(
-            env_fds(&["LISTEN_FDS=1", "LISTEN_FDS=5"], 10),
-            [(3, 3)],
-            "first entry counts"
-        );
-    }
-
-    #[test]
-    fn jobserver() {
-        assert_eq!(jobserver_fds(b" -j2 --jobserver-auth=3,4"), Some((3, 4)));
-        assert_eq!(jobserver_fds(b"--jobserver-fds=5,6 -j"), Some((5, 6)));
-        assert_eq!(
-            jobserver_fds(b"--jobserver-fds=5,6 --jobserver-auth=7,8"),
-            Some((7, 8))
-        );
-        assert_eq!(
-            jobserver_fds(b"--jobserver-auth=7,8 --jobserver-auth=fifo:/tmp/x"),
-            None,
-            "last wins"
-        );
-        assert_eq!(jobserver_fds(b"--jobserver-auth=9999999999,"), None);
-        assert_eq!(jobserver_fds(b"-j4"), None);
-        assert_eq!(
-            env_fds(
-                &[
-                    "MAKEFLAGS= -j2 --jobserver-auth=3,4",
-                    "MFLAGS=-j --jobserver-fds=5,6"
-                ],
-                1
-            ),
-            [(3, 3), (4, 4), (5, 5), (6, 6)]
-        );
-        assert_eq!(
-            env_fds(
-                &["CARGO_MAKEFLAGS=-j --jobserver-fds=8,9 --jobserver-auth=8,9"],
-                1
-            ),
-            [(8, 8), (9, 9)]
-        );
-    }
-
-    #[test]
-    fn server_conventions() {
-        assert_eq!(env_fds(&["NGINX=5;6;"], 1), [(5, 5), (6, 6)]);
-        assert_eq!(env_fds(&["GUNICORN_FD=7,8"], 1), [(7, 7), (8, 8)]);
-        assert_eq!(
-            env_fds(&["SERVER_STARTER_PORT=0.0.0.0:80=3;[::]:443=4"], 1),
-            [(3, 3), (4, 4)]
-        );
-        assert!(env_fds(&["SERVER_STARTER_PORT=80"], 1).is_empty());
-        assert!(env_fds(&["XNGINX=5", "NGINXX=6"], 1).is_empty());
-    }
-
-    #[test]
-    fn passthrough_by_basename() {
+    fn names(list: &str) -> NameList {
         let mut names = NameList::new();
-        parse_names(b"bash,sh", &mut names, &mut BadParts::new());
+        parse_names(list.as_bytes(), &mut names, &mut BadParts::new());
+        names
+    }
+
+    #[test]
+    fn names_by_basename() {
+        let names = names("bash,sh");
         assert!(is_passthrough(b"/usr/bin/bash", &names));
         assert!(is_passthrough(b"sh", &names));
         assert!(!is_passthrough(b"/usr/bin/bashful", &names));
         assert!(!is_passthrough(b"/bin/", &names));
+        assert_eq!(basename(b"/a/b/c"), b"c");
+        assert_eq!(basename(b"c"), b"c");
+    }
+
+    #[test]
+    fn command_programs() {
+        assert_eq!(command_program(b"  /usr/bin/java -jar x"), b"/usr/bin/java");
+        assert_eq!(command_program(b"jspawnhelper"), b"jspawnhelper");
+        assert_eq!(command_program(b""), b"");
     }
 
     fn id(n: u64) -> FileId {
         FileId { dev: 1, ino: n }
     }
 
-    fn rules_for(
+    /// The process these tests decide for: fds 10, 11 inherited, 20, 21
+    /// intent, 25, 26 locked, 60 and 61 listening; `prog` is its program.
+    struct Case<'a> {
         policy: Policy,
-        args: &[&str],
-        env: &[&str],
-        now: &[(c_int, u64)],
-    ) -> Vec<(Rule, u32, u32)> {
+        args: &'a [&'a str],
+        is_command: bool,
+        env: &'a [&'a str],
+        target: Option<&'a str>,
+        now: &'a [(c_int, u64)],
+    }
+
+    impl Default for Case<'_> {
+        fn default() -> Self {
+            Case {
+                policy: Policy::Smart,
+                args: &[],
+                is_command: false,
+                env: &[],
+                target: Some("other"),
+                now: &[],
+            }
+        }
+    }
+
+    fn rules(case: Case<'_>) -> Vec<(Rule, u32, u32)> {
         let mut keep_list = KeepSet::new();
         keep_list.insert(40);
+        let helpers = names("jspawnhelper");
+        let own = names("prog,prog.py");
         let mut out = Vec::new();
+        let now = case.now;
         for_each_kept(
             ExecRequest {
-                args: args.iter().map(|a| a.as_bytes()),
-                env: env.iter().map(|e| e.as_bytes()),
+                args: case.args.iter().map(|a| a.as_bytes()),
+                is_command: case.is_command,
+                env: case.env.iter().map(|e| e.as_bytes()),
                 program_fd: Some(30),
+                target: case.target.map(str::as_bytes),
             },
             ProcessView {
-                policy,
+                policy: case.policy,
                 keep_list: &keep_list,
+                helpers: &helpers,
+                own_program: &own,
                 inherited: [(10, id(100)), (11, id(101))].into_iter(),
                 intents: [(20, id(200)), (21, id(201))].into_iter(),
+                locks: [(25, id(250)), (26, id(251))].into_iter(),
                 identity_now: |fd| now.iter().find(|(f, _)| *f == fd).map(|&(_, i)| id(i)),
                 own_pid: || 1,
+                listeners: |found: &mut dyn FnMut(c_int)| {
+                    found(60);
+                    found(61);
+                },
             },
             &mut |rule, lo, hi| out.push((rule, lo, hi)),
         );
         out
     }
 
+    fn argv_numbers(args: &[&str], is_command: bool) -> Vec<u32> {
+        rules(Case {
+            args,
+            is_command,
+            ..Case::default()
+        })
+        .into_iter()
+        .filter(|&(r, lo, _)| r == Rule::Argv && lo != 30)
+        .map(|(_, lo, _)| lo)
+        .collect()
+    }
+
     #[test]
-    fn identity_decides_k3_and_k4() {
-        // fd 11 and 21 were closed and their numbers reused for other files.
-        let now = [(10, 100), (11, 999), (20, 200), (21, 998)];
-        let rules = rules_for(
-            Policy::Smart,
-            &["prog", "/dev/fd/50"],
-            &["LISTEN_FDS=1"],
-            &now,
-        );
+    fn identity_decides_k3_k4_and_k9() {
+        // fds 11, 21 and 26 were closed and their numbers reused.
+        let now = [
+            (10, 100),
+            (11, 999),
+            (20, 200),
+            (21, 998),
+            (25, 250),
+            (26, 997),
+        ];
+        let kept = rules(Case {
+            args: &["prog", "/dev/fd/50"],
+            env: &["LISTEN_FDS=1"],
+            now: &now,
+            ..Case::default()
+        });
         assert_eq!(
-            rules,
+            kept,
             [
                 (Rule::Stdio, 0, 2),
                 (Rule::KeepList, 40, 40),
                 (Rule::Argv, 30, 30),
                 (Rule::Inherited, 10, 10),
                 (Rule::Intent, 20, 20),
+                (Rule::Lock, 25, 25),
                 (Rule::Argv, 50, 50),
                 (Rule::Protocol, 3, 3),
             ]
@@ -451,16 +411,98 @@ mod tests {
     }
 
     #[test]
-    fn strict_keeps_stdio_keep_list_and_program_only() {
-        let now = [(10, 100), (20, 200)];
-        let rules = rules_for(Policy::Strict, &["/dev/fd/50"], &["LISTEN_FDS=1"], &now);
+    fn numbers_in_arguments() {
         assert_eq!(
-            rules,
+            argv_numbers(&["jspawnhelper", "11:12:14"], false),
+            [11, 12, 14]
+        );
+        assert_eq!(argv_numbers(&["gpg", "--status-fd", "5"], false), [5]);
+        assert_eq!(
+            argv_numbers(&["x", "--fd=5", "fd:6", "tap,fd=7"], false),
+            [5, 6, 7]
+        );
+        assert_eq!(argv_numbers(&["sh", "-c", "echo ok >&7"], false), [7]);
+        assert_eq!(argv_numbers(&["x", "main(5)"], false), [5]);
+        assert!(
+            argv_numbers(&["7", "python3", "x86_64", "-5", "3.5", "UTF-8"], false).is_empty(),
+            "argv[0] and words with digits name nothing"
+        );
+        assert_eq!(
+            argv_numbers(&["7 python3 prog.py --fd=8"], true),
+            [7, 8],
+            "a command string is scanned whole"
+        );
+    }
+
+    #[test]
+    fn helper_targets_keep_everything() {
+        let kept = rules(Case {
+            args: &["jspawnhelper", "11:12:14"],
+            target: Some("/usr/lib/jvm/lib/jspawnhelper"),
+            ..Case::default()
+        });
+        assert_eq!(
+            kept,
+            [
+                (Rule::Stdio, 0, 2),
+                (Rule::KeepList, 40, 40),
+                (Rule::Argv, 30, 30),
+                (Rule::Helper, 3, MAX_FD),
+            ]
+        );
+        let other = rules(Case {
+            target: Some("/usr/bin/jspawnhelper2"),
+            ..Case::default()
+        });
+        assert!(!other.iter().any(|r| r.0 == Rule::Helper));
+    }
+
+    #[test]
+    fn listeners_only_to_the_same_program() {
+        let listeners = |target: Option<&str>| -> Vec<u32> {
+            rules(Case {
+                target,
+                ..Case::default()
+            })
+            .into_iter()
+            .filter(|r| r.0 == Rule::Listener)
+            .map(|r| r.1)
+            .collect()
+        };
+        assert_eq!(listeners(Some("/usr/sbin/prog")), [60, 61]);
+        assert_eq!(listeners(Some("prog.py")), [60, 61]);
+        assert!(listeners(Some("/usr/sbin/prog2")).is_empty());
+        assert!(listeners(Some("other")).is_empty());
+        assert!(listeners(None).is_empty());
+    }
+
+    #[test]
+    fn strict_keeps_stdio_keep_list_and_program_only() {
+        let now = [(10, 100), (20, 200), (25, 250)];
+        let kept = rules(Case {
+            policy: Policy::Strict,
+            args: &["x", "/dev/fd/50", "51"],
+            env: &["LISTEN_FDS=1", "APP_FD=52"],
+            target: Some("prog"),
+            now: &now,
+            ..Case::default()
+        });
+        assert_eq!(
+            kept,
             [
                 (Rule::Stdio, 0, 2),
                 (Rule::KeepList, 40, 40),
                 (Rule::Argv, 30, 30)
             ]
+        );
+        let helper = rules(Case {
+            policy: Policy::Strict,
+            target: Some("jspawnhelper"),
+            ..Case::default()
+        });
+        assert!(
+            !helper.iter().any(|r| r.0 == Rule::Helper),
+            "strict means K2 only"
         );
     }
 
@@ -470,21 +512,27 @@ mod tests {
             args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..8),
             tails in proptest::collection::vec("[-0-9,;:=/a-z ]{0,40}", 0..8),
             pid in any::<u32>(),
+            is_command in any::<bool>(),
         ) {
-            let prefixes = ["/dev/fd/", "/proc/self/fd/", "LISTEN_FDS=", "MAKEFLAGS=--jobserver-auth=", "NGINX=", "GUNICORN_FD=", "SERVER_STARTER_PORT=", "/proc/"];
+            let prefixes = ["/dev/fd/", "/proc/self/fd/", "LISTEN_FDS=", "MAKEFLAGS=--jobserver-auth=", "NGINX=", "GUNICORN_FD=", "SERVER_STARTER_PORT=", "/proc/", "APP_FD=", "X=fd:"];
             let crafted: Vec<Vec<u8>> = tails.iter().enumerate().map(|(i, t)| [prefixes[i % prefixes.len()].as_bytes(), t.as_bytes()].concat()).collect();
             let all: Vec<&[u8]> = args.iter().chain(crafted.iter()).map(|v| v.as_slice()).collect();
             let keep_list = KeepSet::new();
+            let none = NameList::new();
             let mut set = KeepSet::new();
             for_each_kept(
-                ExecRequest { args: all.iter().copied(), env: all.iter().copied(), program_fd: None },
+                ExecRequest { args: all.iter().copied(), is_command, env: all.iter().copied(), program_fd: None, target: all.first().copied() },
                 ProcessView {
                     policy: Policy::Smart,
                     keep_list: &keep_list,
+                    helpers: &none,
+                    own_program: &none,
                     inherited: core::iter::empty(),
                     intents: core::iter::empty(),
+                    locks: core::iter::empty(),
                     identity_now: |_| None,
                     own_pid: || pid,
+                    listeners: |_: &mut dyn FnMut(c_int)| {},
                 },
                 &mut |_, lo, hi| {
                     set.insert_range(lo, hi);
@@ -496,6 +544,23 @@ mod tests {
             }
             for pair in set.ranges().windows(2) {
                 prop_assert!(pair[0].hi.saturating_add(1) < pair[1].lo);
+            }
+        }
+
+        /// Every number-only argument after argv[0] is kept, whatever else
+        /// the argv holds.
+        #[test]
+        fn every_number_argument_is_kept(
+            fds in proptest::collection::vec(0u32..(1 << 31), 1..6),
+            words in proptest::collection::vec("[a-z][a-z0-9._-]{0,8}", 0..6),
+        ) {
+            let mut args: Vec<String> = vec!["prog".into()];
+            args.extend(words.iter().cloned());
+            args.extend(fds.iter().map(|f| f.to_string()));
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let kept = argv_numbers(&refs, false);
+            for fd in fds {
+                prop_assert!(kept.contains(&fd));
             }
         }
     }

@@ -69,6 +69,9 @@ real_symbols! {
     fcntl: unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
     fcntl64: unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
     ioctl: unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int;
+    flock: unsafe extern "C" fn(c_int, c_int) -> c_int;
+    lockf: unsafe extern "C" fn(c_int, c_int, libc::off_t) -> c_int;
+    lockf64: unsafe extern "C" fn(c_int, c_int, libc::off64_t) -> c_int;
 }
 
 fn lookup(name: &[u8]) -> usize {

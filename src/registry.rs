@@ -1,6 +1,6 @@
 //! What the process did with its descriptors, in lock-free static memory:
-//! the fds it inherited at load (K3) and the fds it made inheritable on
-//! purpose (K4).
+//! the fds it inherited at load (K3), the fds it made inheritable on
+//! purpose (K4), and the fds it holds a lock through (K9).
 //!
 //! Every record carries the identity (`st_dev`, `st_ino`) of the open file,
 //! and a record counts at exec only while the fd still refers to that file.
@@ -102,49 +102,100 @@ pub fn inherited() -> impl Iterator<Item = (c_int, FileId)> {
         .map(|slot| (slot.fd.load(Ordering::Relaxed) as c_int, slot.id.load()))
 }
 
-const WORDS: usize = INTENT_CAPACITY / 64;
-static INTENT_BITS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
-static INTENT_IDS: [Record; INTENT_CAPACITY] = [const { Record::empty() }; INTENT_CAPACITY];
-/// One past the highest fd ever recorded: bounds the scan at exec.
-static INTENT_END: AtomicU32 = AtomicU32::new(0);
+/// Locks are recorded for fds below this number, as intent is.
+pub const LOCK_CAPACITY: usize = INTENT_CAPACITY;
 
-fn bit(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
-    let fd = usize::try_from(fd).ok()?;
-    Some((INTENT_BITS.get(fd / 64)?, 1u64 << (fd % 64)))
+const WORDS: usize = INTENT_CAPACITY / 64;
+
+/// A set of fds, each with the identity of the open file it was recorded
+/// for: a bit per fd (what the exec path scans) and a [`Record`] per fd.
+struct FdRecords {
+    bits: [AtomicU64; WORDS],
+    ids: [Record; INTENT_CAPACITY],
+    /// One past the highest fd ever recorded: bounds the scan at exec.
+    end: AtomicU32,
 }
+
+impl FdRecords {
+    const fn new() -> Self {
+        FdRecords {
+            bits: [const { AtomicU64::new(0) }; WORDS],
+            ids: [const { Record::empty() }; INTENT_CAPACITY],
+            end: AtomicU32::new(0),
+        }
+    }
+
+    fn bit(&self, fd: c_int) -> Option<(&AtomicU64, u64)> {
+        let fd = usize::try_from(fd).ok()?;
+        Some((self.bits.get(fd / 64)?, 1u64 << (fd % 64)))
+    }
+
+    /// The identity is stored before the bit is published, so a reader
+    /// that sees the bit sees this identity or a later one.
+    fn record(&self, fd: c_int, id: FileId) -> bool {
+        let (Some((word, mask)), Some(record)) = (
+            self.bit(fd),
+            usize::try_from(fd).ok().and_then(|i| self.ids.get(i)),
+        ) else {
+            return false;
+        };
+        record.store(id);
+        word.fetch_or(mask, Ordering::Release);
+        self.end.fetch_max(fd as u32 + 1, Ordering::Relaxed);
+        true
+    }
+
+    fn clear(&self, fd: c_int) {
+        if let Some((word, mask)) = self.bit(fd) {
+            word.fetch_and(!mask, Ordering::Relaxed);
+        }
+    }
+
+    fn iter(&'static self) -> impl Iterator<Item = (c_int, FileId)> {
+        let end = self.end.load(Ordering::Relaxed) as usize;
+        let words = end.div_ceil(64).min(WORDS);
+        self.bits
+            .iter()
+            .take(words)
+            .enumerate()
+            .flat_map(|(w, word)| SetBits(word.load(Ordering::Acquire)).map(move |b| w * 64 + b))
+            .filter_map(|fd| self.ids.get(fd).map(|r| (fd as c_int, r.load())))
+    }
+}
+
+static INTENTS: FdRecords = FdRecords::new();
+static LOCKS: FdRecords = FdRecords::new();
 
 /// Records that the process made `fd` inheritable on purpose, while it is
 /// the file `id`. Returns false if `fd` is beyond [`INTENT_CAPACITY`].
 pub fn record_intent(fd: c_int, id: FileId) -> bool {
-    let (Some((word, mask)), Some(record)) = (
-        bit(fd),
-        usize::try_from(fd).ok().and_then(|i| INTENT_IDS.get(i)),
-    ) else {
-        return false;
-    };
-    record.store(id);
-    word.fetch_or(mask, Ordering::Release);
-    INTENT_END.fetch_max(fd as u32 + 1, Ordering::Relaxed);
-    true
+    INTENTS.record(fd, id)
 }
 
 /// Drops intent for `fd`: the latest act set close-on-exec again.
 pub fn clear_intent(fd: c_int) {
-    if let Some((word, mask)) = bit(fd) {
-        word.fetch_and(!mask, Ordering::Relaxed);
-    }
+    INTENTS.clear(fd);
 }
 
 /// Every fd with recorded intent, with the identity it was recorded for.
 pub fn intents() -> impl Iterator<Item = (c_int, FileId)> {
-    let end = INTENT_END.load(Ordering::Relaxed) as usize;
-    let words = end.div_ceil(64).min(WORDS);
-    INTENT_BITS
-        .iter()
-        .take(words)
-        .enumerate()
-        .flat_map(|(w, word)| SetBits(word.load(Ordering::Acquire)).map(move |b| w * 64 + b))
-        .filter_map(|fd| INTENT_IDS.get(fd).map(|r| (fd as c_int, r.load())))
+    INTENTS.iter()
+}
+
+/// Records that the process took a lock through `fd` while it is the file
+/// `id`. Returns false if `fd` is beyond [`LOCK_CAPACITY`].
+pub fn record_lock(fd: c_int, id: FileId) -> bool {
+    LOCKS.record(fd, id)
+}
+
+/// Drops the lock record for `fd`: the process unlocked through it.
+pub fn clear_lock(fd: c_int) {
+    LOCKS.clear(fd);
+}
+
+/// Every fd with a recorded lock, with the identity it was recorded for.
+pub fn locks() -> impl Iterator<Item = (c_int, FileId)> {
+    LOCKS.iter()
 }
 
 /// The positions of the set bits of a word, lowest first.
@@ -193,6 +244,27 @@ mod tests {
         }
         assert!(!add_inherited(99, a), "full");
         assert_eq!(inherited().count(), INHERITED_CAPACITY);
+    }
+
+    #[test]
+    fn lock_records_are_their_own_table() {
+        let a = FileId { dev: 7, ino: 2 };
+        let b = FileId { dev: 7, ino: 3 };
+        assert!(record_lock(3, a));
+        assert!(record_lock(4000, b));
+        assert!(!record_lock(LOCK_CAPACITY as c_int, a));
+        assert!(!record_lock(-5, a));
+        assert_eq!(locks().collect::<Vec<_>>(), [(3, a), (4000, b)]);
+        assert!(
+            !intents().any(|(_, id)| id.dev == 7),
+            "a lock is not intent"
+        );
+        clear_lock(3);
+        clear_lock(12345);
+        assert!(record_lock(4000, a), "the latest lock's file wins");
+        assert_eq!(locks().collect::<Vec<_>>(), [(4000, a)]);
+        clear_lock(4000);
+        assert_eq!(locks().count(), 0);
     }
 
     #[test]

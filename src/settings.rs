@@ -47,7 +47,11 @@ impl Level {
 /// The programs that never leak by accident (K7): the shells.
 pub const DEFAULT_PASSTHROUGH: &[u8] = b"bash,sh,dash,zsh,ksh,mksh,fish,busybox";
 
-/// How many names `CLOEXEC_PASSTHROUGH` may hold, and their total bytes.
+/// The programs that receive fds over a private channel (K8): Java's
+/// `ProcessBuilder` sends `jspawnhelper` the numbers of the child's pipes.
+pub const DEFAULT_HELPERS: &[u8] = b"jspawnhelper";
+
+/// How many names `CLOEXEC_PASSTHROUGH` or `CLOEXEC_HELPERS` may hold, and their total bytes.
 pub const NAMES_CAPACITY: usize = 32;
 pub const NAMES_BYTES: usize = 512;
 
@@ -151,6 +155,8 @@ pub struct Settings {
     /// `CLOEXEC_KEEP`, without 0-2.
     pub keep: KeepSet,
     pub passthrough: NameList,
+    /// K8: targets for which nothing is swept.
+    pub helpers: NameList,
     pub log_level: Level,
     pub log_file: Option<PathBuf>,
 }
@@ -159,11 +165,14 @@ impl Default for Settings {
     fn default() -> Self {
         let mut passthrough = NameList::new();
         parse_names(DEFAULT_PASSTHROUGH, &mut passthrough, &mut BadParts::new());
+        let mut helpers = NameList::new();
+        parse_names(DEFAULT_HELPERS, &mut helpers, &mut BadParts::new());
         Settings {
             policy: Policy::Smart,
             mode: Mode::Sweep,
             keep: KeepSet::new(),
             passthrough,
+            helpers,
             log_level: Level::Warn,
             log_file: None,
         }
@@ -213,15 +222,62 @@ impl Default for BadParts<'_> {
     }
 }
 
-/// The variables this module reads.
-pub const VARIABLES: [&str; 6] = [
-    "CLOEXEC_KEEP",
-    "CLOEXEC_POLICY",
-    "CLOEXEC_MODE",
-    "CLOEXEC_PASSTHROUGH",
-    "CLOEXEC_LOG",
-    "CLOEXEC_LOG_FILE",
-];
+/// The `CLOEXEC_*` variables, one entry each: the enum, its name, and (in
+/// [`Settings::apply`]) an arm the compiler insists on.
+macro_rules! setting_table {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// One `CLOEXEC_*` variable.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Setting {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Setting {
+            /// Every setting, in table order.
+            pub const ALL: &'static [Setting] = &[$(Setting::$variant,)*];
+
+            /// The variable's name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Setting::$variant => $name,)*
+                }
+            }
+
+            /// The setting a variable name belongs to.
+            pub fn from_name(name: &[u8]) -> Option<Setting> {
+                Setting::ALL.iter().copied().find(|s| s.name().as_bytes() == name)
+            }
+        }
+    };
+}
+
+setting_table! {
+    /// fds and ranges never touched (K2).
+    Keep = "CLOEXEC_KEEP",
+    /// `smart` or `strict`.
+    Policy = "CLOEXEC_POLICY",
+    /// `sweep`, `audit` or `off`.
+    Mode = "CLOEXEC_MODE",
+    /// Callers that never leak by accident (K7).
+    Passthrough = "CLOEXEC_PASSTHROUGH",
+    /// Targets that receive fds over a private channel (K8).
+    Helpers = "CLOEXEC_HELPERS",
+    /// The log level.
+    Log = "CLOEXEC_LOG",
+    /// A file to append log lines to.
+    LogFile = "CLOEXEC_LOG_FILE",
+}
+
+/// How many settings there are.
+pub const SETTING_COUNT: usize = Setting::ALL.len();
+
+const _: () = assert!(SETTING_COUNT <= 32, "`seen` is a u32 bit set");
+
+impl Setting {
+    const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
 
 impl Settings {
     /// Builds settings from `NAME=VALUE` environment entries. The first
@@ -231,61 +287,54 @@ impl Settings {
     pub fn from_env<'a>(
         env: impl Iterator<Item = &'a [u8]>,
         secure: bool,
-        report: &mut dyn FnMut(&'static str, &BadParts<'a>),
+        report: &mut dyn FnMut(Setting, &BadParts<'a>),
     ) -> Settings {
         let mut settings = Settings::default();
         if secure {
             return settings;
         }
-        let mut seen = [false; VARIABLES.len()];
+        let mut seen = 0u32;
         for entry in env {
-            let Some(rest) = entry.strip_prefix(b"CLOEXEC_") else {
+            if !entry.starts_with(b"CLOEXEC_") {
                 continue;
-            };
-            let Some(eq) = rest.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            let (name, value) = (
-                entry.get(..8 + eq).unwrap_or(&[]),
-                rest.get(eq + 1..).unwrap_or(&[]),
-            );
-            let Some(index) = VARIABLES.iter().position(|v| v.as_bytes() == name) else {
-                continue;
-            };
-            if let Some(done) = seen.get_mut(index) {
-                if *done {
-                    continue;
-                }
-                *done = true;
             }
+            let Some(eq) = entry.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let (Some(name), Some(value)) = (entry.get(..eq), entry.get(eq + 1..)) else {
+                continue;
+            };
+            let Some(setting) = Setting::from_name(name) else {
+                continue;
+            };
+            if seen & setting.bit() != 0 {
+                continue;
+            }
+            seen |= setting.bit();
             let mut bad = BadParts::new();
-            settings.apply(index, value, &mut bad);
+            settings.apply(setting, value, &mut bad);
             if !bad.is_empty() {
-                report(VARIABLES.get(index).copied().unwrap_or("CLOEXEC_?"), &bad);
+                report(setting, &bad);
             }
         }
         // Audit mode exists to show what would be swept: unless the user
         // chose a level, show it.
-        let log_chosen = seen.get(4).copied().unwrap_or(false);
-        if settings.mode == Mode::Audit && !log_chosen {
+        if settings.mode == Mode::Audit && seen & Setting::Log.bit() == 0 {
             settings.log_level = Level::Info;
         }
         settings
     }
 
-    fn apply<'a>(&mut self, index: usize, value: &'a [u8], bad: &mut BadParts<'a>) {
-        match index {
-            0 => parse_fd_list(value, &mut self.keep, bad),
-            1 => {
-                if let Some(p) = parse_word(
-                    value,
-                    &[("smart", Policy::Smart), ("strict", Policy::Strict)],
-                    bad,
-                ) {
+    fn apply<'a>(&mut self, setting: Setting, value: &'a [u8], bad: &mut BadParts<'a>) {
+        match setting {
+            Setting::Keep => parse_fd_list(value, &mut self.keep, bad),
+            Setting::Policy => {
+                let words = [("smart", Policy::Smart), ("strict", Policy::Strict)];
+                if let Some(p) = parse_word(value, &words, bad) {
                     self.policy = p;
                 }
             }
-            2 => {
+            Setting::Mode => {
                 let words = [
                     ("sweep", Mode::Sweep),
                     ("audit", Mode::Audit),
@@ -295,11 +344,15 @@ impl Settings {
                     self.mode = m;
                 }
             }
-            3 => {
+            Setting::Passthrough => {
                 self.passthrough = NameList::new();
                 parse_names(value, &mut self.passthrough, bad);
             }
-            4 => {
+            Setting::Helpers => {
+                self.helpers = NameList::new();
+                parse_names(value, &mut self.helpers, bad);
+            }
+            Setting::Log => {
                 let words = [
                     ("off", Level::Off),
                     ("error", Level::Error),
@@ -311,7 +364,7 @@ impl Settings {
                     self.log_level = l;
                 }
             }
-            _ => {
+            Setting::LogFile => {
                 let path = value.trim_ascii();
                 if path.is_empty() {
                     self.log_file = None;
@@ -414,7 +467,7 @@ mod tests {
                 .iter()
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .collect();
-            reports.push((var.to_string(), parts));
+            reports.push((var.name().to_string(), parts));
         });
         (s, reports)
     }
@@ -433,6 +486,7 @@ mod tests {
         assert!(s.keep.ranges().is_empty());
         assert!(s.passthrough.contains(b"bash") && s.passthrough.contains(b"busybox"));
         assert!(!s.passthrough.contains(b"python3"));
+        assert_eq!(s.helpers.iter().collect::<Vec<_>>(), [b"jspawnhelper"]);
         assert!(reports.is_empty());
     }
 
@@ -443,6 +497,7 @@ mod tests {
             b"CLOEXEC_POLICY=strict",
             b"CLOEXEC_MODE=audit",
             b"CLOEXEC_PASSTHROUGH=make, git",
+            b"CLOEXEC_HELPERS=jspawnhelper,my-helper",
             b"CLOEXEC_LOG=Debug",
             b"CLOEXEC_LOG_FILE=/tmp/x.log",
         ]);
@@ -453,6 +508,10 @@ mod tests {
         assert_eq!(
             s.passthrough.iter().collect::<Vec<_>>(),
             [b"make".as_slice(), b"git"]
+        );
+        assert_eq!(
+            s.helpers.iter().collect::<Vec<_>>(),
+            [b"jspawnhelper".as_slice(), b"my-helper"]
         );
         assert_eq!(s.log_level, Level::Debug);
         assert_eq!(
@@ -506,6 +565,35 @@ mod tests {
     }
 
     #[test]
+    fn empty_helpers_means_none_and_bad_names_are_reported() {
+        let (s, reports) = parse(&[b"CLOEXEC_HELPERS="]);
+        assert!(reports.is_empty());
+        assert_eq!(s.helpers.iter().count(), 0);
+        let (s, reports) = parse(&[b"CLOEXEC_HELPERS=jspawnhelper,/opt/x/helper,gpg-helper"]);
+        assert_eq!(
+            s.helpers.iter().collect::<Vec<_>>(),
+            [b"jspawnhelper".as_slice(), b"gpg-helper"]
+        );
+        assert_eq!(
+            reports,
+            [(
+                "CLOEXEC_HELPERS".to_string(),
+                vec!["/opt/x/helper".to_string()]
+            )]
+        );
+    }
+
+    #[test]
+    fn the_table_names_each_setting_once() {
+        for (i, s) in Setting::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "table order is discriminant order");
+            assert_eq!(Setting::from_name(s.name().as_bytes()), Some(*s));
+            assert!(s.name().starts_with("CLOEXEC_"));
+        }
+        assert_eq!(Setting::from_name(b"CLOEXEC_KEEPX"), None);
+    }
+
+    #[test]
     fn first_entry_wins() {
         let (s, _) = parse(&[b"CLOEXEC_POLICY=strict", b"CLOEXEC_POLICY=smart"]);
         assert_eq!(s.policy, Policy::Strict);
@@ -513,14 +601,16 @@ mod tests {
 
     #[test]
     fn secure_execution_ignores_everything() {
-        let env: [&[u8]; 3] = [
+        let env: [&[u8]; 4] = [
             b"CLOEXEC_POLICY=strict",
             b"CLOEXEC_LOG_FILE=/etc/passwd",
             b"CLOEXEC_KEEP=zz",
+            b"CLOEXEC_HELPERS=",
         ];
         let mut reports = 0;
         let s = Settings::from_env(env.iter().copied(), true, &mut |_, _| reports += 1);
         assert_eq!(s.policy, Policy::Smart);
+        assert_eq!(s.helpers.iter().collect::<Vec<_>>(), [b"jspawnhelper"]);
         assert!(s.log_file.is_none());
         assert_eq!(reports, 0);
     }
@@ -533,11 +623,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic(values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 6)) {
-            let entries: Vec<Vec<u8>> = VARIABLES
+        fn arbitrary_bytes_never_panic(values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), SETTING_COUNT)) {
+            let entries: Vec<Vec<u8>> = Setting::ALL
                 .iter()
                 .zip(&values)
-                .map(|(name, v)| [name.as_bytes(), b"=", v].concat())
+                .map(|(s, v)| [s.name().as_bytes(), b"=", v].concat())
                 .collect();
             let (s, _) = parse(&entries.iter().map(|e| e.as_slice()).collect::<Vec<_>>());
             for r in s.keep.ranges() {

@@ -6,13 +6,17 @@ use core::ffi::c_char;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::settings::{BadParts, Mode, Policy, Settings, VARIABLES};
+use crate::settings::{BadParts, Mode, NameList, Policy, SETTING_COUNT, Setting, Settings};
 use crate::sys::Errno;
 use crate::{logger, policy, real, registry, sys};
 
 /// What the hooks consult.
 pub struct Global {
     pub settings: Settings,
+    /// The basenames this process's program goes by: of `AT_EXECFN` and of
+    /// `argv[0]` (K7, K10). Copied at load: a program may overwrite its
+    /// `argv[0]` later (setproctitle).
+    pub own_program: NameList,
     /// K7: this program never leaks by accident; nothing is swept.
     pub passthrough: bool,
     /// Whether an exec here consults what the process did with its fds
@@ -139,8 +143,8 @@ fn init() {
     let saved_errno = unsafe { *libc::__errno_location() };
     real::resolve_all();
 
-    let mut bad: [(Option<&'static str>, BadParts<'static>); VARIABLES.len()] =
-        [(None, BadParts::new()); VARIABLES.len()];
+    let mut bad: [(Option<Setting>, BadParts<'static>); SETTING_COUNT] =
+        [(None, BadParts::new()); SETTING_COUNT];
     let mut bad_count = 0;
     let settings = Settings::from_env(
         environment().iter(),
@@ -153,7 +157,11 @@ fn init() {
         },
     );
 
-    let passthrough = settings.policy == Policy::Smart && is_passthrough_program(&settings);
+    let own_program = own_program_names();
+    let passthrough = settings.policy == Policy::Smart
+        && own_program
+            .iter()
+            .any(|name| settings.passthrough.contains(name));
     let uses_history =
         settings.mode != Mode::Off && settings.policy == Policy::Smart && !passthrough;
     if uses_history {
@@ -161,6 +169,7 @@ fn init() {
     }
     let global = GLOBAL.publish(Global {
         settings,
+        own_program,
         passthrough,
         uses_history,
     });
@@ -171,7 +180,7 @@ fn init() {
 
     for (var, parts) in bad.iter().take(bad_count) {
         if let Some(var) = var {
-            log::warn!("{var}: ignoring {}", logger::BadList(parts));
+            log::warn!("{}: ignoring {}", var.name(), logger::BadList(parts));
         }
     }
     // SAFETY: restoring this thread's errno.
@@ -183,23 +192,33 @@ unsafe extern "C" {
     static program_invocation_name: *const c_char;
 }
 
-/// K7, decided once, without touching `/proc` (the first access to
-/// `/proc/<pid>` costs a process some 30 µs, mostly at exit): by the
-/// basename of `AT_EXECFN`, the file the kernel was asked to run, or of
-/// `argv[0]`. For a `#!` script the kernel sets `argv[0]` to the
-/// interpreter named in the script (`/bin/bash`), while `AT_EXECFN` names
-/// the script; a login shell's `argv[0]` is `-bash`.
-fn is_passthrough_program(settings: &Settings) -> bool {
-    let names = &settings.passthrough;
-    let exec_fn = sys::exec_fn().map_or(&[][..], |p| p.to_bytes());
+/// The basenames of `AT_EXECFN`, the file the kernel was asked to run,
+/// and of `argv[0]`, read once without touching `/proc` (the first access
+/// to `/proc/<pid>` costs a process some 30 µs, mostly at exit). For a `#!`
+/// script the kernel sets `argv[0]` to the interpreter named in the script
+/// (`/bin/bash`), while `AT_EXECFN` names the script; a login shell's
+/// `argv[0]` is `-bash`. K7 asks whether either is a pass-through program,
+/// K10 whether an exec starts either again.
+fn own_program_names() -> NameList {
+    let mut names = NameList::new();
+    if let Some(exec_fn) = sys::exec_fn() {
+        let base = policy::basename(exec_fn.to_bytes());
+        if !base.is_empty() {
+            names.push(base);
+        }
+    }
     // SAFETY: reading glibc's pointer to argv[0]: NULL or a C string that
     // lives as long as the process.
     let argv0 = unsafe { program_invocation_name };
     // SAFETY: as above; checked for NULL first.
     let argv0 = (!argv0.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(argv0) }.to_bytes());
-    let argv0 = argv0.map(|a| a.strip_prefix(b"-").unwrap_or(a));
-    policy::is_passthrough(exec_fn, names)
-        || argv0.is_some_and(|a| policy::is_passthrough(a, names))
+    if let Some(argv0) = argv0.map(|a| a.strip_prefix(b"-").unwrap_or(a)) {
+        let base = policy::basename(argv0);
+        if !base.is_empty() && !names.contains(base) {
+            names.push(base);
+        }
+    }
+    names
 }
 
 /// The snapshot covers fds below this number: one `ppoll` over them (no

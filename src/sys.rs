@@ -243,6 +243,51 @@ pub fn write(fd: c_int, buf: &[u8]) -> SysResult<usize> {
     check(ret)
 }
 
+/// `getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN)`: whether `fd` is a socket
+/// in the listening state. `ENOTSOCK` for anything that is not a socket.
+/// See socket(7).
+pub fn accepts_connections(fd: c_int) -> SysResult<bool> {
+    let mut value: c_int = 0;
+    let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes (one int) to `value`
+    // and the resulting length to `len`; both live on this stack frame.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_getsockopt,
+            [
+                fd as usize,
+                libc::SOL_SOCKET as usize,
+                libc::SO_ACCEPTCONN as usize,
+                &mut value as *mut c_int as usize,
+                &mut len as *mut libc::socklen_t as usize,
+            ],
+        )
+    };
+    check(ret).map(|_| value != 0)
+}
+
+/// Whether the kernel can read `path` as a string: `faccessat(AT_FDCWD,
+/// path, F_OK)` fails with `EFAULT` only when it cannot. A hook reads a
+/// caller's path only after this, so that a bad pointer is still the
+/// kernel's to report (`EFAULT` from the real exec), never our crash.
+pub fn path_is_readable(path: *const core::ffi::c_char) -> bool {
+    // SAFETY: faccessat only reads the string at `path`, through the
+    // kernel's checked copy, and touches no memory of ours.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_faccessat,
+            [
+                libc::AT_FDCWD as usize,
+                path as usize,
+                libc::F_OK as usize,
+                0,
+                0,
+            ],
+        )
+    };
+    check(ret) != Err(Errno(libc::EFAULT))
+}
+
 /// `getpid()`: the pid of the calling process (a vfork child gets its own).
 pub fn getpid() -> u32 {
     // SAFETY: getpid takes no arguments and cannot fail.

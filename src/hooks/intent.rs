@@ -1,11 +1,12 @@
 //! `dup2 dup3 fcntl fcntl64 ioctl`: forwarded with the caller's exact
-//! arguments, and watched for K4 intent. The path that records nothing costs
+//! arguments, and watched for K4 intent (and, for `fcntl`'s lock commands,
+//! K9 in `locks`). The path that records nothing costs
 //! one compare and a jump; the recording path adds one `fstat`. No raw call
 //! here touches `errno`, so the caller sees the real call's.
 
 use core::ffi::{c_int, c_ulong, c_void};
 
-use super::{FAILED, forward};
+use super::{FAILED, forward, locks};
 use crate::state::Global;
 use crate::{real, registry, sys};
 
@@ -56,14 +57,22 @@ pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int
     ret
 }
 
-/// `fcntl`/`fcntl64` after the real call: `F_SETFD` is the only act of intent.
+/// `fcntl`/`fcntl64` after the real call: `F_SETFD` is the only act of
+/// intent; the lock commands go to `locks`.
 fn after_fcntl(fd: c_int, cmd: c_int, arg: *mut c_void, ret: c_int) {
-    if cmd == libc::F_SETFD && ret != -1 {
+    if ret == -1 {
+        return;
+    }
+    if cmd == libc::F_SETFD {
         if (arg as usize as c_int) & libc::FD_CLOEXEC == 0 {
             record(fd);
         } else {
             registry::clear_intent(fd);
         }
+    } else if locks::is_lock_command(cmd) {
+        // SAFETY: for a lock command the caller passed a `struct flock *`,
+        // and the real call just succeeded with it.
+        unsafe { locks::after_fcntl_lock(fd, arg) };
     }
 }
 

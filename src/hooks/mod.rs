@@ -1,9 +1,10 @@
 //! The exported symbols. Each hook reads as four steps: record or decide,
 //! sweep, call the real function, keep its errno. The real work lives in
-//! `guard` (exec path) and `intent` (K4 records).
+//! `guard` (exec path), `intent` (K4 records) and `locks` (K9 records).
 
 mod exec;
 mod intent;
+mod locks;
 mod spawn;
 mod trampolines;
 

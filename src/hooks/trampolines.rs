@@ -6,9 +6,11 @@
 //!
 //! - `execl`, `execle`, `execlp` jump to their C body;
 //! - `fcntl`, `fcntl64`, `ioctl` and `dup2` first look at their arguments.
-//!   Only `F_SETFD`, `FIONCLEX`/`FIOCLEX` and a `dup2` onto another fd can
-//!   record intent and go to the recording body; every other call jumps
-//!   straight to the real libc function (a compare, a load and a jump).
+//!   Only `F_SETFD`, the lock commands (`F_SETLK`, `F_SETLKW`,
+//!   `F_OFD_SETLK`, `F_OFD_SETLKW`), `FIONCLEX`/`FIOCLEX` and a `dup2` onto
+//!   another fd can record and go to the recording body; every other call
+//!   jumps straight to the real libc function (a few compares, a load and
+//!   a jump).
 //!   Before the real symbol is resolved, every call takes the body, which
 //!   resolves it. On x86_64 the scratch register `r11` carries the address,
 //!   so `rax` (`al`: the variadic vector-register count) is kept.
@@ -32,10 +34,11 @@ macro_rules! trampoline {
     };
 }
 
-/// A hook whose arguments decide: when the `$check` instructions set the
-/// equal flag, the body (which records); otherwise the real function.
+/// A hook whose arguments decide: the `$route` instructions jump to
+/// `{body}` (which records) for the calls that may record; every other call
+/// falls through to the real function. They may use only `r11` and flags.
 macro_rules! filtered_trampoline {
-    ($($name:ident => $c_body:ident, real $slot:path, intent $check:literal;)*) => {
+    ($($name:ident => $c_body:ident, real $slot:path, route $route:literal;)*) => {
         $(
             #[doc = concat!("`", stringify!($name), "`: the real function, or `", stringify!($c_body), "` in `src/variadic.c` when the command can record intent.")]
             ///
@@ -46,8 +49,7 @@ macro_rules! filtered_trampoline {
             pub unsafe extern "C" fn $name() {
                 #[cfg(target_arch = "x86_64")]
                 core::arch::naked_asm!(
-                    $check,
-                    "je {body}",
+                    $route,
                     "mov r11, qword ptr [rip + {real}]",
                     "test r11, r11",
                     "jz {body}",
@@ -79,18 +81,26 @@ trampoline! {
     execlp => cloexec_c_execlp;
 }
 
-// F_SETFD is 2. FIONCLEX is 0x5450 and FIOCLEX 0x5451: clearing the low
-// bit of the request's low 32 bits (what the kernel compares) tests both.
+// fcntl: F_SETFD is 2; the lock commands are the pairs F_SETLK/F_SETLKW
+// (6, 7) and F_OFD_SETLK/F_OFD_SETLKW (37, 38), each tested with one
+// unsigned compare of `cmd - first <= 1`.
+// ioctl: FIONCLEX is 0x5450 and FIOCLEX 0x5451: clearing the low bit of the
+// request's low 32 bits (what the kernel compares) tests both.
 filtered_trampoline! {
-    fcntl => cloexec_c_fcntl, real crate::real::slot::fcntl, intent "cmp esi, 2";
-    fcntl64 => cloexec_c_fcntl64, real crate::real::slot::fcntl64, intent "cmp esi, 2";
-    ioctl => cloexec_c_ioctl, real crate::real::slot::ioctl, intent "mov r11d, esi\nand r11d, -2\ncmp r11d, 0x5450";
+    fcntl => cloexec_c_fcntl, real crate::real::slot::fcntl, route "cmp esi, 2\nje {body}\nlea r11d, [rsi - 6]\ncmp r11d, 1\njbe {body}\nlea r11d, [rsi - 37]\ncmp r11d, 1\njbe {body}";
+    fcntl64 => cloexec_c_fcntl64, real crate::real::slot::fcntl64, route "cmp esi, 2\nje {body}\nlea r11d, [rsi - 6]\ncmp r11d, 1\njbe {body}\nlea r11d, [rsi - 37]\ncmp r11d, 1\njbe {body}";
+    ioctl => cloexec_c_ioctl, real crate::real::slot::ioctl, route "mov r11d, esi\nand r11d, -2\ncmp r11d, 0x5450\nje {body}";
 }
 
-// dup2(oldfd, newfd) records when oldfd != newfd: `setne` turns that into
-// the equal flag the macro tests.
+// dup2(oldfd, newfd) records when oldfd != newfd.
 filtered_trampoline! {
-    dup2 => dup2_recording, real crate::real::slot::dup2, intent "cmp edi, esi\nsetne r11b\ncmp r11b, 1";
+    dup2 => dup2_recording, real crate::real::slot::dup2, route "cmp edi, esi\njne {body}";
 }
 
 const _: () = assert!(libc::F_SETFD == 2 && libc::FIONCLEX == 0x5450 && libc::FIOCLEX == 0x5451);
+const _: () = assert!(
+    libc::F_SETLK == 6
+        && libc::F_SETLKW == 7
+        && libc::F_OFD_SETLK == 37
+        && libc::F_OFD_SETLKW == 38
+);

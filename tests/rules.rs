@@ -1,0 +1,295 @@
+//! The keep rules K5 (a number in an argument), K6 (an fd named in the
+//! environment), K8 (helper targets), K9 (locks) and K10 (a server's own
+//! listener), end to end: `rules_parent` opens two fds of one kind, tells
+//! the new program about one of them ("told") in the way the rule reads,
+//! and not about the other ("leak"); the probe reports what arrived.
+//!
+//! Every case runs without the library first (the control: both fds
+//! arrive), then with it (the told fd arrives, the leak does not), and
+//! where a rule has a boundary, the same setup just across it is swept.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::process::Command;
+
+use common::{Outcome, Preload, SHORT, TempDir, build_once, harness, parse_fds, run};
+
+/// What one run of `rules_parent` showed.
+struct Seen {
+    told: i32,
+    leak: i32,
+    told_arrived: bool,
+    leak_arrived: bool,
+    outcome: Outcome,
+}
+
+fn number(text: &str, key: &str) -> i32 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|n| n.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no `{key}` line in:\n{text}"))
+}
+
+/// Runs `rules_parent OPTIONS SETUP -- PROGRAM ARGS` with a clean
+/// environment plus `env`.
+fn rules_parent(
+    preload: Preload,
+    options: &[&str],
+    setup: &str,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Seen {
+    build_once();
+    let mut cmd = Command::new(harness("rules_parent"));
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .args(options)
+        .arg(setup)
+        .arg("--")
+        .arg(program)
+        .args(args);
+    let outcome = run(cmd, preload, env, SHORT);
+    assert!(
+        outcome.success(),
+        "{setup} {options:?} {program} {args:?}: failed\n{outcome}"
+    );
+    let told = number(&outcome.stdout, "told ");
+    let leak = number(&outcome.stdout, "leak ");
+    let fds = parse_fds(&outcome.stdout);
+    Seen {
+        told,
+        leak,
+        told_arrived: fds.contains_key(&told),
+        leak_arrived: fds.contains_key(&leak),
+        outcome,
+    }
+}
+
+/// The control arrives whole; with the library the told fd arrives and the
+/// leak does not.
+fn assert_told_kept_leak_swept(
+    what: &str,
+    options: &[&str],
+    setup: &str,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) {
+    let control = rules_parent(Preload::Without, options, setup, program, args, env);
+    assert!(
+        control.told_arrived && control.leak_arrived,
+        "{what}: control run should see both fds {} and {}\n{}",
+        control.told,
+        control.leak,
+        control.outcome
+    );
+    let with = rules_parent(Preload::With, options, setup, program, args, env);
+    assert!(
+        with.told_arrived,
+        "{what}: the told fd {} was swept\n{}",
+        with.told, with.outcome
+    );
+    assert!(
+        !with.leak_arrived,
+        "{what}: the leak {} arrived\n{}",
+        with.leak, with.outcome
+    );
+}
+
+/// With the library neither fd arrives (the rule does not apply).
+fn assert_both_swept(
+    what: &str,
+    options: &[&str],
+    setup: &str,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) {
+    let control = rules_parent(Preload::Without, options, setup, program, args, env);
+    assert!(
+        control.told_arrived && control.leak_arrived,
+        "{what}: control run should see both fds\n{}",
+        control.outcome
+    );
+    let with = rules_parent(Preload::With, options, setup, program, args, env);
+    assert!(
+        !with.told_arrived && !with.leak_arrived,
+        "{what}: fds {} and {} should both be swept\n{}",
+        with.told,
+        with.leak,
+        with.outcome
+    );
+}
+
+fn probe() -> String {
+    harness("probe").to_string_lossy().into_owned()
+}
+
+/// The probe under another name, as the target a rule looks at.
+fn probe_named(dir: &TempDir, name: &str) -> String {
+    let path = dir.join(name);
+    symlink(harness("probe"), &path).expect("symlink the probe");
+    path.to_string_lossy().into_owned()
+}
+
+const HOWS: [&[&str]; 3] = [&[], &["--fork"], &["--spawn"]];
+
+/// `sh -c 'exec "$0"' PROBE ARGS...`: the probe accepts no other arguments,
+/// so `sh` (pass-through) carries them; the rule reads them at the exec of
+/// `sh`.
+fn via_sh<'a>(probe: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["-c", "exec \"$0\"", probe];
+    all.extend_from_slice(args);
+    all
+}
+
+#[test]
+fn k5_a_number_in_an_argument() {
+    for how in HOWS {
+        for arg in [
+            "{told}",
+            "--fd={told}",
+            "fd:{told}",
+            "11:{told}:14",
+            ">&{told}",
+        ] {
+            assert_told_kept_leak_swept(
+                &format!("K5 {arg} {how:?}"),
+                how,
+                "pipes",
+                "/bin/sh",
+                &via_sh(&probe(), &["--status-fd", arg]),
+                &[],
+            );
+        }
+    }
+    for arg in ["-{told}", "x{told}", "{told}.0", "v{told}_{told}"] {
+        assert_both_swept(
+            &format!("K5 {arg}"),
+            &[],
+            "pipes",
+            "/bin/sh",
+            &via_sh(&probe(), &[arg]),
+            &[],
+        );
+    }
+}
+
+#[test]
+fn k6_an_fd_named_in_the_environment() {
+    for (name, value) in [
+        ("APP_CHANNEL_FD", "{told}"),
+        ("NODE_CHANNEL_FD", "{told}"),
+        ("EINHORN_FD_0", "{told}"),
+        ("UPSTART_FDS", "{told}"),
+        ("WAYLAND_SOCKET", "{told}"),
+        ("SERVER_SOCKETS", "127.0.0.1:9000={told}"),
+        ("PLUGIN_PIPES", "type=r;fd={told};"),
+        ("CHANNEL", "FD:{told}"),
+    ] {
+        assert_told_kept_leak_swept(
+            &format!("K6 {name}={value}"),
+            &["--env", &format!("{name}={value}")],
+            "pipes",
+            &probe(),
+            &[],
+            &[],
+        );
+    }
+    for (name, value) in [
+        ("SHLVL", "{told}"),
+        ("XDG_SESSION_ID", "{told}"),
+        ("JOURNAL_STREAM", "{told}:12345"),
+        ("APP_FDX", "{told}"),
+    ] {
+        assert_both_swept(
+            &format!("K6 {name}={value}"),
+            &["--env", &format!("{name}={value}")],
+            "pipes",
+            &probe(),
+            &[],
+            &[],
+        );
+    }
+}
+
+#[test]
+fn k8_a_helper_target_gets_everything() {
+    let dir = TempDir::new("rules-k8");
+    let helper = probe_named(&dir, "jspawnhelper");
+    for how in [&["--spawn"][..], &[]] {
+        let with = rules_parent(Preload::With, how, "pipes", &helper, &[], &[]);
+        assert!(
+            with.told_arrived && with.leak_arrived,
+            "K8 jspawnhelper {how:?}: nothing is swept for a helper\n{}",
+            with.outcome
+        );
+    }
+    let own = probe_named(&dir, "my-helper");
+    let with = rules_parent(
+        Preload::With,
+        &["--spawn"],
+        "pipes",
+        &own,
+        &[],
+        &[("CLOEXEC_HELPERS", "my-helper")],
+    );
+    assert!(
+        with.told_arrived && with.leak_arrived,
+        "K8 CLOEXEC_HELPERS=my-helper\n{}",
+        with.outcome
+    );
+    // An empty list means none: the helper's fds are swept like any others.
+    assert_both_swept(
+        "K8 CLOEXEC_HELPERS=",
+        &["--spawn"],
+        "pipes",
+        &helper,
+        &[],
+        &[("CLOEXEC_HELPERS", "")],
+    );
+    let near = probe_named(&dir, "jspawnhelper2");
+    assert_both_swept("K8 jspawnhelper2", &["--spawn"], "pipes", &near, &[], &[]);
+}
+
+#[test]
+fn k9_a_locked_fd_is_kept_an_unlocked_one_swept() {
+    for setup in ["flock", "lockf", "fcntl-lock", "ofd-lock"] {
+        for how in HOWS {
+            assert_told_kept_leak_swept(
+                &format!("K9 {setup} {how:?}"),
+                how,
+                setup,
+                &probe(),
+                &[],
+                &[],
+            );
+        }
+    }
+}
+
+#[test]
+fn k10_a_listener_is_kept_for_the_same_program_only() {
+    let dir = TempDir::new("rules-k10");
+    // rules_parent's own name: the exec starts "the same program" again.
+    let same = probe_named(&dir, "rules_parent");
+    for how in HOWS {
+        assert_told_kept_leak_swept(
+            &format!("K10 same program {how:?}"),
+            how,
+            "listener",
+            &same,
+            &[],
+            &[],
+        );
+        assert_both_swept(
+            &format!("K10 another program {how:?}"),
+            how,
+            "listener",
+            &probe(),
+            &[],
+            &[],
+        );
+    }
+}
