@@ -40,6 +40,8 @@ enum bench_op {
                           then the real call fails fast with ENOENT */
     OP_CLOSE_RANGE,    /* one bare close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) */
     OP_HOOK,           /* `count` calls of hook `arg` (enum bench_hook) in a tight loop */
+    OP_EXEC_MISSING_ARGV, /* OP_EXEC_MISSING with `arg` arguments of 40 bytes (a compiler's
+                             command line): under the library the hook scans them (K5) */
 };
 
 enum bench_hook {
@@ -48,6 +50,7 @@ enum bench_hook {
     HOOK_DUP2_SAME,  /* dup2(fd, fd): changes nothing, records nothing */
     HOOK_DUP2_OTHER, /* dup2(a, b): records intent (one extra fstat) */
     HOOK_IOCTL,      /* ioctl(pipe, FIONREAD, &n) */
+    HOOK_FLOCK,      /* flock(fd, LOCK_EX) then flock(fd, LOCK_UN): records a lock (one fstat), drops it */
     HOOK_COUNT,
 };
 
@@ -187,6 +190,7 @@ void rows_exec(void);
 void rows_sweep(void);
 void rows_fallbacks(void);
 void rows_hooks(void);
+void rows_argv(void);
 void rows_notes(void);
 
 int tool_startup(int nlibs, char **libs);

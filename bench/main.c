@@ -139,6 +139,7 @@ int main(int argc, char **argv)
     rows_startup();
     rows_exec();
     rows_sweep();
+    rows_argv();
     rows_fallbacks();
     rows_hooks();
     phase("done");

@@ -244,6 +244,34 @@ void rows_sweep(void)
         samples_free(&arms[a].s);
 }
 
+/* ---- K5: the argument scan ------------------------------------------------------------ */
+
+/* execve of a missing path with 1000 compiler-style arguments (no fd numbers
+ * in them, so the scan finds nothing and the sweep is one close_range): the
+ * hook reads every byte of every argument for K5. */
+void rows_argv(void)
+{
+    enum { NFDS = 10, NARGS = 1000 };
+    struct wspec ws[] = {{NFDS, 0, NULL, NULL}, {NFDS, 0, lib_path, NULL}};
+    enum { BARE_LONG, LIB_LONG, LIB_SHORT, NARM };
+    struct arm arms[NARM] = {
+        [BARE_LONG] = {.worker = 0, .op = OP_EXEC_MISSING_ARGV, .arg = NARGS, .n = FAST_BATCH},
+        [LIB_LONG] = {.worker = 1, .op = OP_EXEC_MISSING_ARGV, .arg = NARGS, .n = FAST_BATCH},
+        [LIB_SHORT] = {.worker = 1, .op = OP_EXEC_MISSING, .n = FAST_BATCH},
+    };
+    unsigned n = round_up(scaled(4000, 200), FAST_BATCH);
+    phase("K5 scan: %u execve of a missing path with %d arguments × 2 arms, %u with one", n, NARGS, n);
+    char why[128];
+    if (run_arms(ws, 2, arms, NARM, n / FAST_BATCH, count.gens / 2, why, sizeof why) != 0)
+        die("argv workers: %s", why);
+    row("K5 scan", "`execve` of a missing path, 1000 arguments of 40 bytes; A: libcloexec, B: no library",
+        &arms[LIB_LONG].s, &arms[BARE_LONG].s, 1, 0, "A − B is the hook with its K5 scan");
+    row("K5 scan", "the same; A: 1000 arguments, B: one argument, both with libcloexec", &arms[LIB_LONG].s,
+        &arms[LIB_SHORT].s, 1, 0, "A − B is the scan of 40 kB of arguments");
+    for (int a = 0; a < NARM; a++)
+        samples_free(&arms[a].s);
+}
+
 /* ---- fallbacks -------------------------------------------------------------------- */
 
 /* One fallback pair: execve of a missing path with and without the library,
@@ -317,8 +345,9 @@ void rows_hooks(void)
         [HOOK_DUP2_SAME] = "`dup2(fd, fd)` (records nothing)",
         [HOOK_DUP2_OTHER] = "`dup2(a, b)` (records intent: one more `fstat`)",
         [HOOK_IOCTL] = "`ioctl(pipe, FIONREAD)`",
+        [HOOK_FLOCK] = "`flock(fd, LOCK_EX)` + `flock(fd, LOCK_UN)` (records a lock: one more `fstat`)",
     };
-    static const double target[HOOK_COUNT] = {1.05, 1.05, 1.05, 0, 1.05};
+    static const double target[HOOK_COUNT] = {1.05, 1.05, 1.05, 0, 1.05, 0};
     struct wspec ws[] = {{0, 0, NULL, NULL}, {0, 0, lib_path, NULL}};
     struct arm arms[2 * HOOK_COUNT];
     for (int h = 0; h < HOOK_COUNT; h++)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -165,6 +166,37 @@ static uint64_t exec_missing(void)
     return t1 - t0;
 }
 
+/* Like exec_missing, with `nargs` arguments such as a compiler gets. */
+static uint64_t exec_missing_argv(int nargs)
+{
+    static char **argv;
+    static int made;
+    if (made != nargs) {
+        free(argv);
+        argv = calloc((size_t)nargs + 2, sizeof *argv);
+        if (!argv)
+            die("out of memory");
+        argv[0] = "missing";
+        for (int i = 1; i <= nargs; i++) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "-Isrc/module_%d/include/generated-v%d.h", i, i % 7);
+            argv[i] = strdup(buf);
+            if (!argv[i])
+                die("out of memory");
+        }
+        argv[nargs + 1] = NULL;
+        made = nargs;
+    }
+    reset_leaks();
+    uint64_t t0 = now_ns();
+    int r = execve("/nonexistent/libcloexec-bench", argv, w.child_env);
+    int err = errno;
+    uint64_t t1 = now_ns();
+    if (r != -1 || err != ENOENT)
+        die("execve of a missing path: %d, %s", r, strerror(err));
+    return t1 - t0;
+}
+
 static uint64_t bare_close_range(void)
 {
     reset_leaks();
@@ -214,6 +246,10 @@ static uint64_t hook_loop(int hook, uint32_t n)
     case HOOK_IOCTL:
         for (uint32_t i = 0; i < n; i++)
             failures += ioctl(rd, FIONREAD, &avail) != 0;
+        break;
+    case HOOK_FLOCK:
+        for (uint32_t i = 0; i < n; i++)
+            failures += (flock(fd, LOCK_EX) != 0) + (flock(fd, LOCK_UN) != 0);
         break;
     default:
         die("unknown hook %d", hook);
@@ -281,6 +317,9 @@ int worker_main(int nfds, int flags)
                 break;
             case OP_HOOK:
                 out[i] = hook_loop(req.arg, req.count);
+                break;
+            case OP_EXEC_MISSING_ARGV:
+                out[i] = exec_missing_argv(req.arg);
                 break;
             default:
                 die("unknown op %d", req.op);
