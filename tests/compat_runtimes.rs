@@ -163,10 +163,15 @@ const PYTHON: &str = "/usr/bin/python3";
 /// `os.system` (its shell told an inheritable fd's number) and `os.popen`,
 /// `os.posix_spawn` with file actions (a `DUP2` onto fd 7, an `OPEN` at fd 8),
 /// `asyncio` subprocess pipes, `pty.spawn`, and `multiprocessing` under
-/// fork, spawn and forkserver (a Pipe, a Queue, a Pool).
+/// fork, spawn and forkserver (a Pipe, a Queue, a Pool). And a server that
+/// re-execs itself (`os.execv` of the same python) with a listening socket
+/// it tells its next self nothing about (a `dup`, inheritable, no act of
+/// intent: K10 keeps it), which then serves through it.
 ///
 /// Leaks: a ctypes `open` next to `close_fds=False`, `os.system`,
-/// `posix_spawn` and `pty.spawn` reaches the child without the library. Next to `pass_fds`
+/// `posix_spawn`, `pty.spawn` and the re-exec reaches the child without the
+/// library, and so does the listener when a fork child execs another
+/// program (`sh`). Next to `pass_fds`
 /// and the `multiprocessing` start methods that exec (spawn, forkserver)
 /// Python closes it in the child itself (`close_fds=True`), and the fork
 /// method execs nothing; those lines are compared, not split off.
@@ -177,7 +182,14 @@ fn python() {
     }
     let _ = assert_compatible(
         "python",
-        &["close_fds=False", "os.system", "posix_spawn", "pty"],
+        &[
+            "close_fds=False",
+            "os.system",
+            "posix_spawn",
+            "pty",
+            "listener-to-other-program",
+            "reexec",
+        ],
         &|preload, dir| {
             let mut cmd = clean_command(PYTHON, preload);
             cmd.env("PYTHONDONTWRITEBYTECODE", "1")
