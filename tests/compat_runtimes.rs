@@ -266,7 +266,6 @@ fn java(mechanism: &str) {
 }
 
 #[test]
-#[ignore = "waits for the K8 rule (jspawnhelper) to land; run with --ignored"]
 fn java_posix_spawn() {
     java("POSIX_SPAWN");
 }
