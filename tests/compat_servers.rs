@@ -21,6 +21,8 @@
 //! |---|---|---|
 //! | nginx, binary upgrade (`SIGUSR2`, then `SIGQUIT` to the old master) | `NGINX=5;` in the environment (K6) | a `perl_require` module that calls `POSIX::open` |
 //! | gunicorn (`SIGUSR2`, then `SIGTERM` to the old master) | `GUNICORN_FD=N` (K6; Python also clears its close-on-exec flag, K4) | the `on_starting` hook, libc `open` through `ctypes` |
+//! | uwsgi, graceful reload (`SIGHUP`) | nothing: the master execs itself in place and finds the socket by its address (K10) | none: uwsgi closes every fd but its sockets itself before it re-execs |
+//! | haproxy master-worker (`-W`), reload (`SIGUSR2`) | the master re-execs itself (at start, into its wait mode, and at each reload) with its worker socketpairs named in `HAPROXY_PROCESSES=…;fd=N;…` (K6) and `-x sockpair@N` (K5); the new worker fetches the listener from the old one over that socketpair | a `lua-load` file whose `io.open` is `fopen` without `e` |
 //! | Server::Starter (`start_server`), restart (`SIGHUP`): a new server, then `SIGTERM` to the old one | `SERVER_STARTER_PORT=127.0.0.1:PORT=N` (K6; start_server also clears the flag, K4) | `PERL5OPT` loads a module into start_server that calls `POSIX::open` |
 
 mod common;
@@ -200,6 +202,16 @@ fn fd_targets(pid: i32) -> Vec<String> {
     entries
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .map(|t| t.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The `NAME=value` strings `pid` was started with (`/proc/PID/environ`: the
+/// environment of its latest exec).
+fn environ(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
         .collect()
 }
 
@@ -594,6 +606,182 @@ fn gunicorn_reexec_inherits_its_listener() {
         return;
     }
     without_and_with("gunicorn", gunicorn_reexec);
+}
+
+// ---------------------------------------------------------------------------
+// uwsgi: graceful reload, an exec in place
+
+/// The reload counter uwsgi puts in its environment before it re-execs.
+fn uwsgi_reloads(pid: i32) -> Option<u32> {
+    environ(pid)
+        .iter()
+        .find_map(|v| v.strip_prefix("UWSGI_RELOADS=")?.parse().ok())
+}
+
+fn uwsgi_reload(preload: Preload) -> Reload {
+    let dir = TempDir::new("compat-uwsgi");
+    let real = real_dir(&dir);
+    let pid_file = real.join("uwsgi.pid");
+    let (server, port) = start_serving(&format!("uwsgi [{preload:?}]"), |port| {
+        let mut cmd = clean_command("uwsgi", preload);
+        cmd.args(["--master", "--workers", "1", "--http-socket"])
+            .arg(format!("127.0.0.1:{port}"))
+            // Internal routing answers without a language plugin.
+            .args(["--route-run", "return:200", "--pidfile"])
+            .arg(&pid_file);
+        Server::start(cmd, &dir)
+    });
+    let master = server.wait_for("uwsgi.pid", || read_pid(&pid_file));
+    let before = get(port).expect("serves before the reload");
+    let listener_before = the_listener(&server, port);
+    assert_eq!(
+        uwsgi_reloads(master),
+        None,
+        "a fresh uwsgi has not reloaded"
+    );
+
+    let watch = RefusalWatch::start(port);
+    signal(master, libc::SIGHUP);
+    // The master execs itself in place (same pid); the new image has the
+    // counter in its environment, then starts a worker.
+    server.wait_for("the re-exec'd master and its worker", || {
+        (uwsgi_reloads(master).is_some() && !server.children_of(master).is_empty()).then_some(())
+    });
+    let after = get(port);
+    let connects = watch.finish();
+
+    Reload {
+        before,
+        after: after
+            .unwrap_or_else(|e| panic!("no answer after the reload: {e}\n{}", server.logs())),
+        listener_before,
+        listeners_after: listening_inodes(port),
+        new_self: master,
+        new_self_fds: fd_targets(master),
+        connects,
+        leak_reached: None,
+        logs: server.logs(),
+    }
+}
+
+#[test]
+fn uwsgi_graceful_reload_inherits_its_listener() {
+    if !require("uwsgi", "uwsgi graceful reload (uwsgi-core)") {
+        return;
+    }
+    without_and_with("uwsgi", uwsgi_reload);
+}
+
+// ---------------------------------------------------------------------------
+// haproxy: master-worker reload
+
+/// True once the master has re-exec'd itself into its wait mode.
+fn haproxy_waiting(pid: i32) -> bool {
+    environ(pid)
+        .iter()
+        .any(|v| v == "HAPROXY_MWORKER_WAIT_ONLY=1")
+}
+
+/// True once `pid` catches `signal` and does not block it. A reload signal
+/// that reaches haproxy's master before its loop has registered the handler
+/// is lost (seen here under load: no "Reloading HAProxy" ever), so the test
+/// waits for this before it signals.
+fn catches(pid: i32, signal: libc::c_int) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let mask = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let bit = 1u64 << (signal - 1);
+    mask("SigCgt:") & bit != 0 && mask("SigBlk:") & bit == 0
+}
+
+/// The leaks the Lua file planted so far (one per reading of the
+/// configuration), as paths.
+fn haproxy_plants(dir: &Path) -> Vec<String> {
+    let mut plants: Vec<String> = std::fs::read_dir(dir)
+        .expect("read temp dir")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            name.starts_with("planted.")
+                .then(|| path.to_string_lossy().into_owned())
+        })
+        .collect();
+    plants.sort();
+    plants
+}
+
+fn haproxy_reload(preload: Preload) -> Reload {
+    let dir = TempDir::new("compat-haproxy");
+    let real = real_dir(&dir);
+    let pid_file = real.join("haproxy.pid");
+    let (server, port) = start_serving(&format!("haproxy [{preload:?}]"), |port| {
+        let conf = render("haproxy.cfg", &real, port, "haproxy.cfg");
+        render("haproxy_plant.lua", &real, port, "plant.lua");
+        let mut cmd = clean_command("haproxy", preload);
+        cmd.arg("-W").arg("-f").arg(&conf);
+        Server::start(cmd, &dir)
+    });
+    let master = server.wait_for("haproxy.pid", || read_pid(&pid_file));
+    server.wait_for("the master's re-exec into its wait mode", || {
+        (haproxy_waiting(master) && catches(master, libc::SIGUSR2)).then_some(())
+    });
+    let first_plant = match &haproxy_plants(&real)[..] {
+        [one] => one.clone(),
+        other => panic!("one planted file expected, found {other:?}"),
+    };
+    let old_worker = match &server.children_of(master)[..] {
+        [one] => *one,
+        other => panic!("one worker expected, found {other:?}\n{}", server.logs()),
+    };
+    let before = get(port).expect("serves before the reload");
+    let listener_before = the_listener(&server, port);
+
+    let watch = RefusalWatch::start(port);
+    signal(master, libc::SIGUSR2);
+    // The master re-execs, reads its configuration again (a second plant),
+    // forks the new worker, which fetches the listener from the old one,
+    // and re-execs into its wait mode; the old worker then leaves.
+    let new_worker = server.wait_for("the new worker, and the old one gone", || {
+        let workers = server.children_of(master);
+        let done =
+            haproxy_plants(&real).len() == 2 && haproxy_waiting(master) && !alive(old_worker);
+        match (&workers[..], done) {
+            ([one], true) if *one != old_worker => Some(*one),
+            _ => None,
+        }
+    });
+    let after = get(port);
+    let connects = watch.finish();
+
+    Reload {
+        before,
+        after: after
+            .unwrap_or_else(|e| panic!("no answer after the reload: {e}\n{}", server.logs())),
+        listener_before,
+        listeners_after: listening_inodes(port),
+        new_self: new_worker,
+        new_self_fds: fd_targets(new_worker),
+        connects,
+        // The master's next selves (its exec at start and at the reload)
+        // must not hold what its first reading of the configuration leaked.
+        leak_reached: Some(fd_targets(master).contains(&first_plant)),
+        logs: server.logs(),
+    }
+}
+
+#[test]
+fn haproxy_master_worker_reload_passes_its_listener() {
+    if !require("haproxy", "haproxy master-worker reload") {
+        return;
+    }
+    without_and_with("haproxy", haproxy_reload);
 }
 
 // ---------------------------------------------------------------------------
