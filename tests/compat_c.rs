@@ -155,31 +155,26 @@ fn glibc_parent() -> std::path::PathBuf {
 }
 
 #[test]
-#[ignore = "waits for the K5/K6 rule to land; run with --ignored"]
 fn number_as_its_own_argument() {
     check_shape(&glibc_parent(), Shape::NumberArgument);
 }
 
 #[test]
-#[ignore = "waits for the K5/K6 rule to land; run with --ignored"]
 fn number_in_an_option() {
     check_shape(&glibc_parent(), Shape::Option);
 }
 
 #[test]
-#[ignore = "waits for the K5/K6 rule to land; run with --ignored"]
 fn numbers_as_a_pair() {
     check_shape(&glibc_parent(), Shape::Pair);
 }
 
 #[test]
-#[ignore = "waits for the K5/K6 rule to land; run with --ignored"]
 fn number_in_a_shell_redirect() {
     check_shape(&glibc_parent(), Shape::ShellRedirect);
 }
 
 #[test]
-#[ignore = "waits for the K5/K6 rule to land; run with --ignored"]
 fn number_in_the_environment() {
     check_shape(&glibc_parent(), Shape::Environment);
 }
@@ -187,7 +182,6 @@ fn number_in_the_environment() {
 /// The same matrix from a dynamic musl program: the glibc-built library is
 /// preloaded into it (musl's loader answers its `libc.so.6` with musl itself).
 #[test]
-#[ignore = "waits for the K5/K6 rule to land; run with --ignored"]
 fn musl_parent_every_shape() {
     if !require("musl-gcc", "the musl build of the C parent") {
         return;

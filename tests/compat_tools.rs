@@ -166,7 +166,6 @@ impl Drop for RunOnDrop {
 
 /// flock(1) is killed while COMMAND runs: COMMAND still holds the lock.
 #[test]
-#[ignore = "waits for the K9 rule to land; run with --ignored"]
 fn flock_killed_while_command_runs() {
     if !require("flock", "flock(1) hands its lock to COMMAND") {
         return;
@@ -190,7 +189,6 @@ fn flock_killed_while_command_runs() {
 
 /// COMMAND leaves work in the background and exits; the work holds the lock.
 #[test]
-#[ignore = "waits for the K9 rule to land; run with --ignored"]
 fn flock_command_backgrounds_work() {
     if !require("flock", "flock(1) hands its lock to COMMAND") {
         return;
@@ -236,7 +234,6 @@ fn check_flock(name: &str, script: &str, expected: &str) {
 /// `flock FILE COMMAND` from a leaky C parent: COMMAND (the probe, after
 /// `compat_child` wrote to the channel) gets the locked fd, not the leak.
 #[test]
-#[ignore = "waits for the K9 rule to land; run with --ignored"]
 fn flock_lock_reaches_command_and_leak_does_not() {
     if !require("flock", "flock(1) hands its lock to COMMAND") {
         return;
@@ -439,7 +436,6 @@ fn chmod_x(path: &Path) {
 /// `--status-fd N` (a pipe the parent reads), symmetric encryption then
 /// decryption, in a private `GNUPGHOME`.
 #[test]
-#[ignore = "waits for the K5 rule to land; run with --ignored"]
 fn gpg_status_fd_and_passphrase_fd() {
     if !require("gpg", "gpg --status-fd/--passphrase-fd") {
         return;
@@ -651,7 +647,6 @@ fn tmux_new_session_and_run_shell() {
 /// `dbus-daemon --fork --print-address=N`, N the write end of a C parent's
 /// pipe; the daemon answers on that address; then it is stopped.
 #[test]
-#[ignore = "waits for the K5 rule to land; run with --ignored"]
 fn dbus_daemon_print_address_to_a_pipe() {
     if !require("dbus-daemon", "dbus-daemon --print-address=N") {
         return;
