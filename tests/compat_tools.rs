@@ -88,6 +88,26 @@ fn parent(
     cmd
 }
 
+/// [`parent`] run as `setsid -w compat_parent ...`, for a tool that starts a
+/// daemon: the daemon forks and calls `setsid` itself, but its foreground
+/// process may exit first, and the test kills its process group as soon as
+/// the foreground has exited. In a session of its own the daemon is out of
+/// that group's reach whatever the timing (its guard stops it).
+fn daemon_parent(
+    lib: Preload,
+    dir: &TempDir,
+    launch: (&str, &str),
+    options: &[&str],
+    program: &[&str],
+) -> Command {
+    let inner = parent(lib, dir, launch, options, program, &[]);
+    let mut cmd = clean_command("setsid", lib);
+    cmd.arg("-w")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    cmd
+}
+
 /// Whether the probe's report `name` in `dir` lists the planted leak.
 fn probe_saw_leak(dir: &TempDir, name: &str) -> bool {
     let leak = leak_path(dir).display().to_string();
@@ -524,7 +544,7 @@ fn ssh_agent_daemon() {
         let sock = dir.join("agent.sock").display().to_string();
         let start = ["/usr/bin/ssh-agent", "-s", "-a", &sock];
         let mut outcome = run_in(
-            parent(lib, dir, ("fork", "none"), &[], &start, &[]),
+            daemon_parent(lib, dir, ("fork", "none"), &[], &start),
             lib,
             dir,
             SHORT,
@@ -663,7 +683,7 @@ fn dbus_daemon_print_address_to_a_pipe() {
             "--print-pid",
         ];
         let mut outcome = run_in(
-            parent(lib, dir, ("fork", "pipe"), &[], &program, &[]),
+            daemon_parent(lib, dir, ("fork", "pipe"), &[], &program),
             lib,
             dir,
             SHORT,
@@ -702,7 +722,7 @@ fn dbus_daemon_print_address_from_bash_redirect() {
         let leak = leak_path(dir).display().to_string();
         let parent_path = harness("compat_parent").display().to_string();
         // The leak: the C parent starts bash, which starts the daemon.
-        let script = r#""$1" fork none "$2" -- /bin/bash -c '
+        let script = r#"setsid -w "$1" fork none "$2" -- /bin/bash -c '
             dbus-daemon --session --fork --nopidfile --address="$0" \
                 --print-address=61 --print-pid=62 61>address 62>pid' "$3""#;
         let cmd = bash(lib, script, &[&parent_path, &leak, &listen], &[]);
