@@ -257,7 +257,9 @@ def main():
     if not suites:
         sys.exit(f"compat: no suite named {args.only}; known: {[s.name for s in SUITES]}")
 
-    workdir = tempfile.mkdtemp(prefix="cloexec-compat-")
+    # Under /tmp whatever TMPDIR says: multiprocessing puts unix sockets in the passes' TMPDIR,
+    # and a socket's path must stay under 108 bytes.
+    workdir = tempfile.mkdtemp(prefix="cloexec-compat-", dir="/tmp")
     jobs = sorted(((s, lib) for s in suites for lib in (None, args.lib)), key=lambda j: -j[0].estimate)
     print(f"compat: {len(suites)} suites, without and with {args.lib}, {args.jobs} at a time "
           f"(logs in {workdir})", flush=True)
