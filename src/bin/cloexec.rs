@@ -19,10 +19,24 @@
 
 // The crate root's modules would live beside it, in src/bin/; keep them in
 // this binary's own folder instead.
+#[path = "cloexec/allow.rs"]
+mod allow;
 #[path = "cloexec/cli.rs"]
 mod cli;
+#[path = "cloexec/fds.rs"]
+mod fds;
+#[path = "cloexec/logline.rs"]
+mod logline;
+#[path = "cloexec/outside.rs"]
+mod outside;
 #[path = "cloexec/preload.rs"]
 mod preload;
+#[path = "cloexec/profile.rs"]
+mod profile;
+#[path = "cloexec/report.rs"]
+mod report;
+#[path = "cloexec/term.rs"]
+mod term;
 
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
@@ -43,7 +57,9 @@ const EXIT_NOT_FOUND: i32 = 127;
 
 const USAGE: &str = "\
 Usage: cloexec [OPTION]... [--] COMMAND [ARG]...
-  or:  cloexec [OPTION]... --profile
+  or:  cloexec [OPTION]... --profile [--shell NAME]
+  or:  cloexec report [--json] [--fail-on-leak] [--allow PROGRAM:TARGET]... [FILE]...
+  or:  cloexec fds [--json] [PID]...
 Run COMMAND with libcloexec preloaded: descriptors it leaks by accident are
 marked close-on-exec before it runs another program.
 
@@ -54,8 +70,17 @@ marked close-on-exec before it runs another program.
   --log-file PATH  append log lines to PATH, not stderr (CLOEXEC_LOG_FILE)
   --profile        print shell lines that preload the library (and set the
                    options given) for a shell profile, then exit
+  --shell NAME     the profile's syntax: sh, bash, dash, zsh, ksh, fish, csh
+                   or tcsh (default: from $SHELL, else sh)
   -h, --help       print this help and exit
   --version        print the version and exit
+
+Subcommands (see 'cloexec report --help', 'cloexec fds --help'):
+  report           summarise the library's log lines: which programs leaked
+                   which fds; --fail-on-leak makes it a CI gate
+  fds              list a process's open fds and what the library would do
+                   with each at its next exec
+To run a program named 'report' or 'fds', put '--' before it.
 
 The library is found beside this command or in ../lib relative to it;
 CLOEXEC_LIBRARY names another. Exit status: COMMAND's, or 2 for bad usage,
@@ -73,14 +98,28 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
+    match argv.first().and_then(|a| a.to_str()) {
+        Some("report") => return subcommand::<report::Args>("report", &argv, report::run),
+        Some("fds") => return subcommand::<fds::Args>("fds", &argv, fds::run),
+        _ => {}
+    }
     match cli::parse(&argv) {
         Err(message) => fail(EXIT_USAGE, &message),
         Ok(Action::Help) => print(USAGE),
         Ok(Action::Version) => print(&format!("cloexec {}\n", env!("CARGO_PKG_VERSION"))),
-        Ok(Action::Profile(settings)) => match prepare(&settings) {
-            Ok((library, vars)) => print(&preload::profile(&library, &vars)),
-            Err(message) => fail(EXIT_FAILED, &message),
-        },
+        Ok(Action::Profile { settings, shell }) => {
+            let env_shell = std::env::var_os("SHELL");
+            let syntax = match profile::Syntax::choose(shell.as_deref(), env_shell.as_deref()) {
+                Ok(syntax) => syntax,
+                Err(message) => return fail(EXIT_USAGE, &message),
+            };
+            match prepare(&settings)
+                .and_then(|(library, vars)| profile::lines(syntax, &library, &vars))
+            {
+                Ok(text) => print(&text),
+                Err(message) => fail(EXIT_FAILED, &message),
+            }
+        }
         Ok(Action::Run {
             settings,
             program,
@@ -88,6 +127,32 @@ fn run(argv: Vec<OsString>) -> i32 {
         }) => match prepare(&settings) {
             Ok((library, vars)) => exec(&library, &vars, &program, &args),
             Err(message) => fail(EXIT_FAILED, &message),
+        },
+    }
+}
+
+/// Parses a subcommand's arguments (after its name) with clap and runs it.
+/// Help and version go to stdout with status 0; a usage error is one
+/// `cloexec: NAME: ...` line on stderr and status 2, like the wrapper's own.
+fn subcommand<A: clap::Parser>(name: &str, argv: &[OsString], run: fn(A) -> i32) -> i32 {
+    let program = format!("cloexec {name}");
+    let args = std::iter::once(OsString::from(&program)).chain(argv[1..].iter().cloned());
+    match A::try_parse_from(args) {
+        Ok(parsed) => run(parsed),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                0
+            }
+            _ => {
+                let rendered = e.render().to_string();
+                let first = rendered.lines().next().unwrap_or_default();
+                let message = first.strip_prefix("error: ").unwrap_or(first);
+                fail(
+                    EXIT_USAGE,
+                    &format!("{name}: {message} (try '{program} --help')"),
+                )
+            }
         },
     }
 }

@@ -17,8 +17,12 @@ pub const LOG_LEVELS: [&str; 5] = ["off", "error", "warn", "info", "debug"];
 pub enum Action {
     Help,
     Version,
-    /// Print the shell lines that preload the library (and the settings).
-    Profile(Settings),
+    /// Print the shell lines that preload the library (and the settings),
+    /// in the syntax of `shell` (`--shell`; None: from `$SHELL`).
+    Profile {
+        settings: Settings,
+        shell: Option<String>,
+    },
     /// Run `program` with `args` (which exclude `argv[0]`) under the library.
     Run {
         settings: Settings,
@@ -74,6 +78,7 @@ impl Settings {
 pub fn parse(argv: &[OsString]) -> Result<Action, String> {
     let mut settings = Settings::default();
     let mut profile = false;
+    let mut shell: Option<String> = None;
     let mut rest = argv.iter();
     let mut command: Option<&OsString> = None;
 
@@ -96,7 +101,7 @@ pub fn parse(argv: &[OsString]) -> Result<Action, String> {
             _ => (bytes, None),
         };
         let name_text = String::from_utf8_lossy(name).into_owned();
-        let takes_value = matches!(name, b"--keep" | b"--log" | b"--log-file");
+        let takes_value = matches!(name, b"--keep" | b"--log" | b"--log-file" | b"--shell");
         let value = if takes_value {
             match inline.or_else(|| rest.next().cloned()) {
                 Some(v) => Some(v),
@@ -121,6 +126,7 @@ pub fn parse(argv: &[OsString]) -> Result<Action, String> {
                 });
             }
             (b"--log", Some(v)) => settings.log = Some(check_log(&v)?),
+            (b"--shell", Some(v)) => shell = Some(v.to_string_lossy().into_owned()),
             (b"--log-file", Some(v)) => {
                 if v.is_empty() {
                     return Err("option '--log-file' needs a non-empty path".into());
@@ -135,8 +141,11 @@ pub fn parse(argv: &[OsString]) -> Result<Action, String> {
         }
     }
 
+    if shell.is_some() && !profile {
+        return Err("--shell goes with --profile".into());
+    }
     match (profile, command) {
-        (true, None) => Ok(Action::Profile(settings)),
+        (true, None) => Ok(Action::Profile { settings, shell }),
         (true, Some(cmd)) => Err(format!(
             "--profile takes no COMMAND (got '{}')",
             cmd.to_string_lossy()
@@ -268,9 +277,20 @@ mod tests {
         };
         assert_eq!(
             parse(&args(&["--strict", "--profile"])),
-            Ok(Action::Profile(strict))
+            Ok(Action::Profile {
+                settings: strict,
+                shell: None
+            })
+        );
+        assert_eq!(
+            parse(&args(&["--profile", "--shell=fish"])),
+            Ok(Action::Profile {
+                settings: Settings::default(),
+                shell: Some("fish".into())
+            })
         );
         assert!(parse(&args(&["--profile", "ls"])).is_err());
+        assert!(parse(&args(&["--shell", "fish", "ls"])).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The library's file name, beside the command or in `../lib`.
@@ -79,68 +79,6 @@ pub fn prepend(library: &Path, current: Option<&OsStr>) -> OsString {
     value
 }
 
-/// The shell lines (POSIX sh, bash, dash, zsh, ksh) that a profile needs:
-/// one that puts `library` in front of `LD_PRELOAD` unless it is there
-/// already, so sourcing the profile again (or in a nested shell that
-/// inherited the variable) adds nothing, then one `export` per setting.
-pub fn profile(library: &Path, vars: &[(&str, OsString)]) -> String {
-    let lib = library.as_os_str();
-    let (pattern, value) = if needs_single_quotes(lib) {
-        let q = sh_single_quote(lib);
-        (q.clone(), format!("{q}\"${{LD_PRELOAD:+ $LD_PRELOAD}}\""))
-    } else {
-        let plain = lib.to_string_lossy();
-        (
-            format!("\"{plain}\""),
-            format!("\"{plain}${{LD_PRELOAD:+ $LD_PRELOAD}}\""),
-        )
-    };
-    let mut text = format!(
-        "case \" ${{LD_PRELOAD-}} \" in *[\\ :]{pattern}[\\ :]*) ;; \
-         *) export LD_PRELOAD={value} ;; esac\n"
-    );
-    for (name, v) in vars {
-        text.push_str(&format!("export {name}={}\n", sh_word(v)));
-    }
-    text
-}
-
-/// Characters that are special inside double quotes (and `!`, which an
-/// interactive bash expands there).
-fn needs_single_quotes(s: &OsStr) -> bool {
-    s.as_bytes()
-        .iter()
-        .any(|b| matches!(b, b'$' | b'`' | b'\\' | b'"' | b'!' | b'\''))
-}
-
-/// `s` as one shell word: bare if it is made of safe characters only,
-/// else single-quoted.
-fn sh_word(s: &OsStr) -> String {
-    let safe = !s.is_empty()
-        && s.as_bytes()
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"/._-+,@%=:".contains(&b));
-    if safe {
-        s.to_string_lossy().into_owned()
-    } else {
-        sh_single_quote(s)
-    }
-}
-
-fn sh_single_quote(s: &OsStr) -> String {
-    let mut quoted = Vec::with_capacity(s.len() + 2);
-    quoted.push(b'\'');
-    for &b in s.as_bytes() {
-        if b == b'\'' {
-            quoted.extend_from_slice(b"'\\''");
-        } else {
-            quoted.push(b);
-        }
-    }
-    quoted.push(b'\'');
-    OsString::from_vec(quoted).to_string_lossy().into_owned()
-}
-
 /// An `io::Error` without Rust's " (os error N)" suffix.
 pub fn plain_error(e: &std::io::Error) -> String {
     let text = e.to_string();
@@ -179,19 +117,5 @@ mod tests {
         // A longer name that merely contains ours is another library.
         let other = format!("{LIB}.1");
         assert_eq!(prep(Some(&other)), format!("{LIB} {other}").as_str());
-    }
-
-    #[test]
-    fn profile_quotes_odd_paths() {
-        let plain = profile(Path::new(LIB), &[]);
-        assert!(plain.contains(&format!("export LD_PRELOAD=\"{LIB}${{LD_PRELOAD:+")));
-        let odd = profile(Path::new("/o'dd/$x/libcloexec.so"), &[]);
-        assert!(odd.contains("'/o'\\''dd/$x/libcloexec.so'\"${LD_PRELOAD:+"));
-        let vars = [
-            ("CLOEXEC_KEEP", OsString::from("3,5")),
-            ("CLOEXEC_LOG_FILE", OsString::from("/tmp/a b")),
-        ];
-        let text = profile(Path::new(LIB), &vars);
-        assert!(text.ends_with("export CLOEXEC_KEEP=3,5\nexport CLOEXEC_LOG_FILE='/tmp/a b'\n"));
     }
 }
