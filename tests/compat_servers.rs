@@ -124,18 +124,22 @@ impl Server {
         text
     }
 
-    /// Polls `check` until it gives a value; panics after [`PATIENCE`] with
-    /// `what` and the server's logs.
+    /// Polls `check` until it gives a value; panics with `what` and the
+    /// server's logs after [`PATIENCE`], or at once when no process of the
+    /// group is left to wait for.
     fn wait_for<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(value) = check() {
                 return value;
             }
+            let members = self.members();
+            if members.is_empty() {
+                panic!("waiting for {what}: the server has exited\n{}", self.logs());
+            }
             if Instant::now() >= deadline {
                 panic!(
-                    "timed out waiting for {what}\nprocesses: {:?}\n{}",
-                    self.members(),
+                    "timed out waiting for {what}\nprocesses: {members:?}\n{}",
                     self.logs()
                 );
             }
