@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--reloads", type=int, default=10, help="how many reloads (default 10)")
     ap.add_argument("--python", default="/usr/bin/python3", help="the server's interpreter")
     ap.add_argument("--machine", action="store_true", help="print lists instead of the table")
+    ap.add_argument("--save-log", metavar="PATH", help="also write the library's log lines to PATH")
     args = ap.parse_args()
 
     def run():
@@ -59,6 +60,9 @@ def main():
         with tempfile.TemporaryDirectory(prefix="cloexec-demo-") as workdir:
             without, _ = run_server(args.python, args.reloads, workdir, "without")
             with_lib, log = run_server(args.python, args.reloads, workdir, "with", lib)
+        if args.save_log:
+            with open(args.save_log, "w") as saved:
+                saved.writelines(line + "\n" for line in log)
         if args.machine:
             print("without", *without)
             print("with", *with_lib)

@@ -153,3 +153,39 @@ fn reload_demo_table_shows_the_same_story() {
     );
     assert!(report.log[0].contains("swept"), "{}", out.describe());
 }
+
+/// `make demo` ends with `cloexec report` over the log that `--save-log`
+/// keeps: one program (the server's interpreter), one exec per reload, the
+/// log file and the socket each swept once per reload.
+#[test]
+fn reload_demo_log_makes_the_closing_report() {
+    let dir = common::TempDir::new("demo-report");
+    let saved = dir.join("reload.log");
+    let Some(_) = run_demo(&["--machine", "--save-log", saved.to_str().unwrap()]) else {
+        return;
+    };
+    let mut cmd = Command::new(common::root().join("target/release/cloexec"));
+    cmd.arg("report").arg(&saved);
+    let out = common::run(cmd, Preload::Without, &[], LIMIT);
+    assert!(out.success(), "{}", out.describe());
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "cloexec report: {RELOADS} execs in 1 program swept {} fds",
+            2 * RELOADS
+        ),
+        "{}",
+        out.describe()
+    );
+    for kind in ["file", "socket"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.split_whitespace().nth(2) == Some(kind)
+                    && l.split_whitespace().next() == Some(&RELOADS.to_string())),
+            "no row of {RELOADS} {kind} leaks: {}",
+            out.describe()
+        );
+    }
+}
