@@ -18,7 +18,7 @@
 //! `SHLVL=3`, `XDG_SESSION_ID=3`, `JOURNAL_STREAM=8:…`: counting those
 //! would keep the most common leak slots for every program.
 
-use crate::numbers::{self, Part};
+use crate::numbers;
 use crate::settings::{MAX_FD, parse_fd};
 
 /// How a convention's value names fds.
@@ -167,22 +167,41 @@ pub fn names_fds(name: &[u8]) -> bool {
 }
 
 /// In any value: every number that directly follows an `=`, or a key `fd:`
-/// (any case).
+/// (any case). Only the `=` and `:` bytes are visited: every process's
+/// environment passes through here at each exec.
 pub fn handed_over(value: &[u8], found: &mut dyn FnMut(u32)) {
-    let mut previous: Option<Part<'_>> = None;
-    for part in numbers::parts(value) {
-        if let Some(fd) = part.number() {
-            let before = part.start.checked_sub(1).and_then(|i| value.get(i));
-            let after_fd_key = before == Some(&b':')
-                && previous.is_some_and(|p| {
-                    p.start + p.bytes.len() + 1 == part.start && p.bytes.eq_ignore_ascii_case(b"fd")
-                });
-            if before == Some(&b'=') || after_fd_key {
-                found(fd);
-            }
+    let mut from = 0;
+    while let Some(rest) = value.get(from..) {
+        let Some(at) = rest.iter().position(|&b| b == b'=' || b == b':') else {
+            return;
+        };
+        let i = from + at;
+        from = i + 1;
+        let Some(tail) = value.get(i + 1..) else {
+            return;
+        };
+        let digits = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || tail.get(digits).is_some_and(|&b| numbers::in_part(b)) {
+            continue;
         }
-        previous = Some(part);
+        let handed = value.get(i) == Some(&b'=') || after_fd_key(value.get(..i).unwrap_or(&[]));
+        if handed && let Some(fd) = tail.get(..digits).and_then(numbers::number) {
+            found(fd);
+        }
     }
+}
+
+/// Whether `before` (the text up to a `:`) ends with the whole part `fd`.
+fn after_fd_key(before: &[u8]) -> bool {
+    let Some(key_at) = before.len().checked_sub(2) else {
+        return false;
+    };
+    let key = before.get(key_at..).unwrap_or(&[]);
+    let starts_part = key_at
+        .checked_sub(1)
+        .and_then(|i| before.get(i))
+        .is_none_or(|&b| !numbers::in_part(b));
+    key.eq_ignore_ascii_case(b"fd") && starts_part
 }
 
 /// The `R,W` of the last `--jobserver-auth=` or `--jobserver-fds=` in a
@@ -400,6 +419,30 @@ mod tests {
             prop_assume!(Convention::from_name(name.as_bytes()).is_none());
             let entry = format!("{name}={value}");
             prop_assert!(singles(&[&entry]).is_empty());
+        }
+
+        /// The fast scan finds what the splitting rule says: the all-digit
+        /// parts right after `=`, or after a part `fd` and a `:`.
+        #[test]
+        fn handed_over_matches_the_part_model(value in "[-0-9a-zA-Z=:;,. ]{0,60}") {
+            let bytes = value.as_bytes();
+            let mut fast = Vec::new();
+            handed_over(bytes, &mut |fd| fast.push(fd));
+            let mut model = Vec::new();
+            let mut previous: Option<numbers::Part<'_>> = None;
+            for part in numbers::parts(bytes) {
+                if let Some(fd) = part.number() {
+                    let before = part.start.checked_sub(1).map(|i| bytes[i]);
+                    let key = before == Some(b':') && previous.is_some_and(|p| {
+                        p.start + p.bytes.len() + 1 == part.start && p.bytes.eq_ignore_ascii_case(b"fd")
+                    });
+                    if before == Some(b'=') || key {
+                        model.push(fd);
+                    }
+                }
+                previous = Some(part);
+            }
+            prop_assert_eq!(fast, model);
         }
 
         /// A number after `=` in a value is kept under any name.

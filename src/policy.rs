@@ -205,6 +205,44 @@ fn leading_fd(s: &[u8]) -> Option<u32> {
 /// and `/proc/<own pid>/fd/N` in one argument.
 pub fn fds_in_arg(arg: &[u8], own_pid: &mut dyn FnMut() -> u32, found: &mut dyn FnMut(u32)) {
     let mut pid = None;
+    // Every such path has `/fd/` right before N: look only there (the exec
+    // path runs this over every argument).
+    let slashes = arg.iter().enumerate().filter(|&(_, &b)| b == b'/');
+    let fd_dirs = slashes.filter(|&(i, _)| arg.get(i + 1..i + 4) == Some(b"fd/"));
+    for (fd_dir, _) in fd_dirs {
+        let Some(n) = arg.get(fd_dir + 4..).and_then(leading_fd) else {
+            continue;
+        };
+        let Some(before) = arg.get(..fd_dir) else {
+            continue;
+        };
+        if [&b"/dev"[..], b"/proc/self", b"/proc/thread-self"]
+            .iter()
+            .any(|dir| before.ends_with(dir))
+        {
+            found(n);
+            continue;
+        }
+        let digits = before
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let pid_at = fd_dir - digits;
+        let named_pid = before.get(pid_at..).and_then(parse_fd);
+        let under_proc = before.get(..pid_at).is_some_and(|p| p.ends_with(b"/proc/"));
+        if let (Some(named_pid), true) = (named_pid, under_proc)
+            && *pid.get_or_insert_with(&mut *own_pid) == named_pid
+        {
+            found(n);
+        }
+    }
+}
+
+/// The old scan, kept as the model the fast one is tested against.
+#[cfg(test)]
+fn fds_in_arg_model(arg: &[u8], own_pid: &mut dyn FnMut() -> u32, found: &mut dyn FnMut(u32)) {
+    let mut pid = None;
     for (i, _) in arg.iter().enumerate().filter(|&(_, &b)| b == b'/') {
         let Some(at) = arg.get(i..) else { break };
         for prefix in [
@@ -545,6 +583,25 @@ mod tests {
             for pair in set.ranges().windows(2) {
                 prop_assert!(pair[0].hi.saturating_add(1) < pair[1].lo);
             }
+        }
+
+        /// The fast path scan finds exactly what the plain one does.
+        #[test]
+        fn path_scan_matches_the_model(
+            pieces in proptest::collection::vec(prop_oneof![
+                Just("/dev/fd/".to_string()), Just("/proc/self/fd/".to_string()),
+                Just("/proc/thread-self/fd/".to_string()), Just("/proc/".to_string()),
+                Just("/fd/".to_string()), "[0-9]{1,4}", "[a-z/:=]{1,4}",
+            ], 0..10),
+            pid in 1u32..3000,
+        ) {
+            let arg = pieces.concat();
+            let (mut fast, mut model) = (Vec::new(), Vec::new());
+            fds_in_arg(arg.as_bytes(), &mut || pid, &mut |fd| fast.push(fd));
+            fds_in_arg_model(arg.as_bytes(), &mut || pid, &mut |fd| model.push(fd));
+            fast.sort();
+            model.sort();
+            prop_assert_eq!(fast, model, "{}", arg);
         }
 
         /// Every number-only argument after argv[0] is kept, whatever else
