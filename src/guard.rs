@@ -8,6 +8,7 @@
 use core::ffi::{CStr, c_char, c_int};
 use core::fmt::{self, Write};
 
+use crate::attempts::{self, Attempt, Exec};
 use crate::keepset::KeepSet;
 use crate::logger::{Bytes, LineBuf};
 use crate::policy::{self, ExecRequest, ProcessView, Rule};
@@ -50,6 +51,15 @@ impl Call {
             Call::System => "system",
             Call::Popen => "popen",
         }
+    }
+
+    /// An exec replaces the caller (or fails and returns); a spawn starts
+    /// a child and reports the child's failure itself.
+    fn is_exec(self) -> bool {
+        !matches!(
+            self,
+            Call::PosixSpawn | Call::PosixSpawnp | Call::System | Call::Popen
+        )
     }
 }
 
@@ -139,6 +149,41 @@ impl Launch {
     }
 }
 
+impl Launch {
+    /// What an exec will try to run, for the cheap will-it-fail check;
+    /// `None` for spawns and for what cannot be read.
+    fn exec(&self) -> Option<Exec> {
+        let path = self.program;
+        match self.call {
+            Call::PosixSpawn | Call::PosixSpawnp | Call::System | Call::Popen => None,
+            Call::Fexecve => self.program_fd.map(Exec::Fd),
+            // The PATH search uses the caller's PATH, even for execvpe.
+            Call::Execvp | Call::Execvpe | Call::Execlp => {
+                (!path.is_null() && sys::path_is_readable(path)).then(|| Exec::Search {
+                    file: path,
+                    path_var: state::environment()
+                        .iter()
+                        .find_map(|var| var.strip_prefix(b"PATH=")),
+                })
+            }
+            Call::Execveat if c_bytes(path).is_some_and(|p| p.is_empty()) => {
+                self.program_fd.map(Exec::Fd)
+            }
+            Call::Execve | Call::Execv | Call::Execl | Call::Execle | Call::Execveat => {
+                (!path.is_null()).then(|| Exec::Path {
+                    dirfd: self.program_fd.unwrap_or(libc::AT_FDCWD),
+                    path,
+                })
+            }
+        }
+    }
+
+    /// This thread's attempt with this argv.
+    fn attempt(&self) -> Attempt {
+        Attempt::current(self.args.iter())
+    }
+}
+
 /// The buffer for an `fexecve` target's `/proc/self/fd` link.
 const TARGET_LINK: usize = 256;
 
@@ -203,6 +248,12 @@ impl FdList {
 
     fn listed(&self) -> &[c_int] {
         self.fds.get(..self.count.min(LISTED_FDS)).unwrap_or(&[])
+    }
+
+    fn sort(&mut self) {
+        if let Some(listed) = self.fds.get_mut(..self.count.min(LISTED_FDS)) {
+            listed.sort_unstable();
+        }
     }
 }
 
@@ -285,7 +336,10 @@ fn warn_overflow(launch: &Launch) {
 }
 
 /// Lists what the sweep will mark (before it does, since afterwards every
-/// fd has close-on-exec), sweeps unless auditing, and logs.
+/// fd has close-on-exec), sweeps unless auditing, and logs: an exec that
+/// will fail at debug, carrying what it swept to the attempt that runs; the
+/// exec that runs (or a spawn) at info, with what failed attempts of the
+/// same thread and argv swept just before it.
 #[cold]
 #[inline(never)]
 fn sweep_and_report(
@@ -303,13 +357,33 @@ fn sweep_and_report(
             targets.push(fd);
         }
     });
+    let failure = launch.exec().and_then(attempts::will_fail);
     let method = (mode == Mode::Sweep).then(|| sweep::sweep(keep));
+    let verb = if method.is_some() {
+        "swept"
+    } else {
+        "would sweep"
+    };
+    if let Some(errno) = failure {
+        if method.is_some() {
+            let swept = targets
+                .listed()
+                .iter()
+                .filter_map(|&fd| Some((fd, sys::fstat_id(fd).ok()?)));
+            attempts::note_failed(launch.attempt(), swept);
+        }
+        log_failed_attempt(launch, errno, verb, &targets);
+        return;
+    }
+    if method.is_some() && launch.call.is_exec() {
+        attempts::take_carried(launch.attempt(), &mut |fd| {
+            if !targets.listed().contains(&fd) {
+                targets.push(fd);
+            }
+        });
+        targets.sort();
+    }
     if targets.count > 0 {
-        let verb = if method.is_some() {
-            "swept"
-        } else {
-            "would sweep"
-        };
         log::info!(
             "{} {}: {verb} {}",
             launch.call.name(),
@@ -319,6 +393,25 @@ fn sweep_and_report(
     }
     if log::log_enabled!(log::Level::Debug) {
         log_kept(launch, target, global, keep, method);
+    }
+}
+
+/// One debug line for an exec attempt that will fail: what its sweep marked
+/// (carried to the attempt that runs), or that nothing was left. The verb
+/// follows a comma, so that the line never reads as a sweep line.
+fn log_failed_attempt(launch: &Launch, errno: sys::Errno, verb: &str, targets: &FdList) {
+    let (call, program, errno) = (
+        launch.call.name(),
+        program(launch),
+        attempts::errno_name(errno),
+    );
+    if targets.count > 0 {
+        log::debug!(
+            "{call} {program}: will fail ({errno}), {verb} {}",
+            Described(targets)
+        );
+    } else {
+        log::debug!("{call} {program}: will fail ({errno}), nothing to sweep");
     }
 }
 

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`hooks`] | the exported symbols, a few lines each; naked trampolines for the variadic ones and the intent fast path |
 //! | [`guard`] | the exec path: decide, sweep, report |
+//! | [`attempts`] | exec attempts that will fail, and the fds swept for them carried to the one that runs |
 //! | [`policy`] | pure keep decisions (K2–K10) |
 //! | [`numbers`] | the splitting rule: where text names an fd as a number (K5, K6) |
 //! | [`conventions`] | the environment's fd-passing conventions (K6), one table entry each |
@@ -58,6 +59,7 @@
     )
 )]
 
+pub mod attempts;
 pub mod conventions;
 pub mod guard;
 #[cfg(not(test))]

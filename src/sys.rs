@@ -358,3 +358,37 @@ pub fn exec_fn() -> Option<&'static CStr> {
     // stack, which lives as long as the process.
     Some(unsafe { CStr::from_ptr(p) })
 }
+
+/// `gettid()`: the calling thread's id (a vfork child gets its own).
+pub fn gettid() -> u32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { raw_syscall(libc::SYS_gettid, [0; 5]) as u32 }
+}
+
+/// Whether an exec of `path` (relative to `dirfd`) would pass the
+/// permission checks: `faccessat2(dirfd, path, X_OK, AT_EACCESS)`, with the
+/// effective ids as exec uses them; plain `faccessat` (the real ids) where
+/// the kernel lacks `faccessat2` or a filter forbids it. See access(2).
+pub fn access_exec(dirfd: c_int, path: *const core::ffi::c_char) -> SysResult<()> {
+    let call = |nr: c_long, flags: c_int| {
+        // SAFETY: faccessat only reads the string at `path`, through the
+        // kernel's checked copy (EFAULT if it cannot), and writes nothing.
+        let ret = unsafe {
+            raw_syscall(
+                nr,
+                [
+                    dirfd as usize,
+                    path as usize,
+                    libc::X_OK as usize,
+                    flags as usize,
+                    0,
+                ],
+            )
+        };
+        check(ret).map(drop)
+    };
+    match call(libc::SYS_faccessat2, libc::AT_EACCESS) {
+        Err(Errno::ENOSYS | Errno::EPERM) => call(libc::SYS_faccessat, 0),
+        other => other,
+    }
+}
