@@ -22,6 +22,7 @@ include c-harness/harness.mk
 include c-harness/hardening.mk
 include c-harness/compat.mk
 include c-harness/rules.mk
+include c-harness/attempts.mk
 include mk/install.mk
 include mk/demo.mk
 include mk/bench.mk
