@@ -250,9 +250,19 @@ impl FdList {
         self.fds.get(..self.count.min(LISTED_FDS)).unwrap_or(&[])
     }
 
+    /// Puts the listed fds in ascending order. An insertion sort: few fds
+    /// come out of order, and core's sorts link a panic (for an `Ord` that
+    /// is not total).
     fn sort(&mut self) {
-        if let Some(listed) = self.fds.get_mut(..self.count.min(LISTED_FDS)) {
-            listed.sort_unstable();
+        for i in 1..self.count.min(LISTED_FDS) {
+            let mut j = i;
+            while j > 0 {
+                match self.fds.get_mut(j - 1..=j) {
+                    Some(pair) if pair.first() > pair.last() => pair.reverse(),
+                    _ => break,
+                }
+                j -= 1;
+            }
         }
     }
 }
@@ -489,5 +499,28 @@ impl fmt::Display for Described<'_> {
             write!(f, " and {more} more")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_list_sorts_carried_fds_into_place() {
+        let mut list = FdList::new();
+        for fd in [4, 9, 3, 7, 3] {
+            list.push(fd);
+        }
+        list.sort();
+        assert_eq!(list.listed(), [3, 3, 4, 7, 9]);
+        let mut full = FdList::new();
+        for fd in (0..LISTED_FDS as c_int + 5).rev() {
+            full.push(fd);
+        }
+        full.sort();
+        assert_eq!(full.listed().len(), LISTED_FDS);
+        assert!(full.listed().is_sorted());
+        assert_eq!(full.count, LISTED_FDS + 5);
     }
 }
