@@ -21,6 +21,7 @@
 //! | [`settings`] | pure parsing of `CLOEXEC_*` |
 //! | [`state`] | the load-time work and the state it leaves |
 //! | [`real`] | the real libc symbols, resolved at load |
+//! | [`nextsym`] | `dlsym(RTLD_NEXT)` for many names in one walk of the loaded objects |
 //! | [`logger`] | the no-alloc, one-`write` logger |
 //! | [`sys`] | raw system calls: the only place that talks to the kernel |
 //!
@@ -66,6 +67,7 @@ pub mod guard;
 pub mod hooks;
 pub mod keepset;
 pub mod logger;
+pub mod nextsym;
 pub mod numbers;
 pub mod policy;
 pub mod real;
