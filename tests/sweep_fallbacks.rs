@@ -6,16 +6,24 @@
 //! |---|---|---|
 //! | seccomp, close_range -> ENOSYS / EPERM / EINVAL | close_range fails | `/proc/self/fd` walk |
 //! | fd table full (EMFILE) | nothing can be opened | close_range |
-//! | fd table full + seccomp ENOSYS | neither works | loop to the soft RLIMIT_NOFILE |
+//! | fd table full + seccomp ENOSYS | neither works | probing up to the soft RLIMIT_NOFILE |
 //! | empty tmpfs over /proc (`noproc`) | no procfs | close_range |
-//! | empty tmpfs over /proc + seccomp ENOSYS | neither works | loop to the soft RLIMIT_NOFILE |
+//! | empty tmpfs over /proc + seccomp ENOSYS | neither works | probing up to the soft RLIMIT_NOFILE |
 //!
 //! The leaky parent checks its own setup (close_range really fails with the
 //! errno asked for; `open` really fails with EMFILE) and exits with its own
 //! code if not. Each run is done through several entry points, with a
 //! control without the library that shows every leak reaching the probe.
-//! If no mount namespace can be made, the /proc runs are skipped with the
-//! reason printed.
+//!
+//! No leak arriving is not enough: a later rung would cover for a broken
+//! earlier one. So the library runs at `CLOEXEC_LOG=debug`, and its line for
+//! the leaky parent's call must name the rung (`sweep by close_range`,
+//! `sweep by /proc/self/fd`, `sweep by probing`). The lines go to stderr, not
+//! to a `CLOEXEC_LOG_FILE`: the library opens the file for each line, which a
+//! full fd table refuses.
+//!
+//! If no mount namespace can be made, the /proc runs fail under
+//! `CLOEXEC_TEST_REQUIRE=1` and are skipped with the reason otherwise.
 
 mod common;
 
@@ -23,17 +31,38 @@ use common::*;
 use std::process::Command;
 
 const STRICT: &[(&str, &str)] = &[("CLOEXEC_POLICY", "strict")];
+/// The strict runs with the library: its debug lines (on stderr) name the rung.
+const STRICT_DEBUG: &[(&str, &str)] = &[("CLOEXEC_POLICY", "strict"), ("CLOEXEC_LOG", "debug")];
 
-/// The entries that spawn from the parent but cannot start a shell or make a
-/// pipe when no fd can be opened: with a full fd table, `popen` fails to
-/// make its pipe (in the library run too, as the fds are only marked), and
-/// without the library `system`'s shell cannot load its libraries. The
-/// statically linked probe starts anyway.
-const FULL_TABLE_ENTRIES: &[&str] = match ENTRIES.split_last() {
-    // `popen` is the last of the 13.
-    Some((_, all_but_popen)) => all_but_popen,
-    None => &[],
-};
+/// The entries that work with a full fd table: all but `popen`, which fails
+/// to make its pipe (in the library run too, as the fds are only marked).
+/// (Without the library `system`'s shell cannot load its libraries either:
+/// its control is left out. The statically linked probe starts anyway.)
+fn full_table_entries() -> Vec<&'static str> {
+    ENTRIES
+        .iter()
+        .copied()
+        .filter(|&entry| entry != "popen")
+        .collect()
+}
+
+/// The rungs of the sweep ladder, as the library's debug line names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rung {
+    CloseRange,
+    Proc,
+    Probing,
+}
+
+impl Rung {
+    fn label(self) -> &'static str {
+        match self {
+            Rung::CloseRange => "close_range",
+            Rung::Proc => "/proc/self/fd",
+            Rung::Probing => "probing",
+        }
+    }
+}
 
 struct Variant<'a> {
     /// leaky options that set the scene.
@@ -43,8 +72,10 @@ struct Variant<'a> {
     /// Run under `noproc` (an empty tmpfs over /proc).
     no_procfs: bool,
     entries: &'a [&'a str],
-    /// Entries whose control run cannot work (see FULL_TABLE_ENTRIES).
+    /// Entries whose control run cannot work (see [`full_table_entries`]).
     no_control: &'a [&'a str],
+    /// The rung the leaky parent's sweep must use.
+    rung: Rung,
 }
 
 enum Check {
@@ -114,7 +145,7 @@ fn check_variant(v: &Variant) -> Check {
             problems.append(&mut found);
         }
 
-        let out = run(command(v, entry), Preload::With, STRICT, SHORT);
+        let out = run(command(v, entry), Preload::With, STRICT_DEBUG, SHORT);
         if let Some(reason) = skip_reason(&out) {
             return Check::Skip(reason);
         }
@@ -132,10 +163,40 @@ fn check_variant(v: &Variant) -> Check {
                     out.describe()
                 ));
             }
+            found.extend(rung_problem(v.rung, entry, &out));
         }
         problems.append(&mut found);
     }
     Check::Done(problems)
+}
+
+/// The rungs named by the library's debug lines for the leaky parent's
+/// `entry` call: `libcloexec[PID]: ENTRY PROGRAM: kept ... (sweep by RUNG)`.
+/// Lines of other calls are left out: the shell that `system` and `popen`
+/// start makes its own `execve`, with room in its fd table, and `noproc`
+/// execs the leaky parent itself before the scene is set.
+fn rungs_used<'a>(entry: &str, stderr: &'a str) -> Vec<&'a str> {
+    stderr
+        .lines()
+        .filter_map(|line| line.split_once("]: "))
+        .filter(|(head, _)| head.starts_with("libcloexec["))
+        .filter(|(_, rest)| rest.split(' ').next() == Some(entry))
+        .filter(|(_, rest)| !rest.contains("/leaky:"))
+        .filter_map(|(_, rest)| rest.rsplit_once("(sweep by "))
+        .map(|(_, rung)| rung.trim_end_matches(')'))
+        .collect()
+}
+
+/// Says what is wrong unless the leaky parent swept exactly once, by `rung`.
+fn rung_problem(rung: Rung, entry: &str, out: &Outcome) -> Option<String> {
+    let used = rungs_used(entry, &out.stderr);
+    (used != [rung.label()]).then(|| {
+        format!(
+            "{entry} strict: the sweep must use {} and used {used:?}: {}",
+            rung.label(),
+            out.describe()
+        )
+    })
 }
 
 /// noproc exits 77 with "SKIP: ..." when no mount namespace can be made.
@@ -151,7 +212,10 @@ fn skip_reason(out: &Outcome) -> Option<String> {
 
 fn assert_variant(name: &str, v: &Variant) {
     match check_variant(v) {
-        Check::Skip(reason) => println!("skipping {name}: {reason}"),
+        Check::Skip(reason) => missing(
+            &format!("a mount namespace for {name}"),
+            &format!("noproc hides /proc in one: {reason}"),
+        ),
         Check::Done(problems) => assert!(
             problems.is_empty(),
             "{name}: {} problem(s):\n\n{}",
@@ -172,6 +236,7 @@ fn seccomp(err: &str) {
             no_procfs: false,
             entries: &ENTRIES,
             no_control: &[],
+            rung: Rung::Proc,
         },
     );
 }
@@ -199,22 +264,24 @@ fn full_fd_table_uses_close_range() {
             opts: &["--fill-fds"],
             setup_lines: &["fill-ok"],
             no_procfs: false,
-            entries: FULL_TABLE_ENTRIES,
+            entries: &full_table_entries(),
             no_control: &["system"],
+            rung: Rung::CloseRange,
         },
     );
 }
 
 #[test]
-fn full_fd_table_and_no_close_range_uses_loop() {
+fn full_fd_table_and_no_close_range_uses_probing() {
     assert_variant(
         "full fd table + seccomp ENOSYS",
         &Variant {
             opts: &["--seccomp-close-range", "ENOSYS", "--fill-fds"],
             setup_lines: &["seccomp-ok close_range ENOSYS", "fill-ok"],
             no_procfs: false,
-            entries: FULL_TABLE_ENTRIES,
+            entries: &full_table_entries(),
             no_control: &["system"],
+            rung: Rung::Probing,
         },
     );
 }
@@ -229,12 +296,13 @@ fn no_procfs_uses_close_range() {
             no_procfs: true,
             entries: &ENTRIES,
             no_control: &[],
+            rung: Rung::CloseRange,
         },
     );
 }
 
 #[test]
-fn no_procfs_and_no_close_range_uses_loop() {
+fn no_procfs_and_no_close_range_uses_probing() {
     assert_variant(
         "no procfs + seccomp ENOSYS",
         &Variant {
@@ -243,6 +311,7 @@ fn no_procfs_and_no_close_range_uses_loop() {
             no_procfs: true,
             entries: &ENTRIES,
             no_control: &[],
+            rung: Rung::Probing,
         },
     );
 }
