@@ -6,14 +6,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Outcome, Preload};
+use common::{Outcome, PYTHON, Preload, require};
 
-/// The real interpreter (`python3` on PATH may be a pyenv shim).
-const PYTHON: &str = "/usr/bin/python3";
 /// Reloads per run: enough to see a trend, few enough to stay fast.
 const RELOADS: usize = 5;
 /// The whole demo takes about a second; this only catches a hang.
@@ -75,8 +72,7 @@ fn parse_table(stdout: &str) -> Report {
 /// library into the server's second run only), or None if there is no
 /// `/usr/bin/python3` to run it with.
 fn run_demo(extra: &[&str]) -> Option<Outcome> {
-    if !Path::new(PYTHON).is_file() {
-        eprintln!("skipped: {PYTHON} is missing, and the demo server is a Python program");
+    if !require(PYTHON, "the demo server is a Python program") {
         return None;
     }
     common::build_once();

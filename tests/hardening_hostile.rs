@@ -146,8 +146,10 @@ fn hundred_thousand_environment_entries() {
 #[test]
 fn fd_numbers_near_the_hard_limit() {
     let (_, out) = check("nearlimit", &[]);
+    // The fd beyond the intent capacity needs a hard limit above 70000,
+    // which only root can raise.
     for line in out.stdout.lines().filter(|l| l.contains("skipped")) {
-        eprintln!("{line}");
+        missing(line, "CI runs as root, which can raise the hard limit");
     }
     assert!(statuses("nearlimit", &out.stdout).len() >= 3);
 }

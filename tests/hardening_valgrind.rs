@@ -17,22 +17,12 @@ use std::process::Command;
 
 use common::*;
 
-/// `valgrind` if it runs here, else None (the test then says why it skips).
-fn valgrind() -> Option<&'static str> {
-    let ok = Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some("valgrind")
-}
-
 fn memcheck(program: &str, args: &[&str]) -> Option<Outcome> {
-    let Some(vg) = valgrind() else {
-        eprintln!("skipped: valgrind is not installed (.ci/run installs it)");
+    if !require("valgrind", "memcheck runs the hardening programs") {
         return None;
-    };
+    }
     build_once();
-    let mut cmd = Command::new(vg);
+    let mut cmd = Command::new("valgrind");
     cmd.args([
         "-q",
         "--error-exitcode=99",

@@ -1,4 +1,5 @@
-//! The everyday idioms of issue #3, run for real under the default `smart` policy.
+//! The everyday idioms of the README's keep rules, run for real under the
+//! default `smart` policy.
 //!
 //! Each idiom that hands a descriptor on purpose to the next program (process
 //! substitution, `3>file`, `flock 9`, `--passphrase-fd 3`, make's jobserver,
@@ -16,7 +17,7 @@
 
 mod common;
 
-use common::{Preload, Running, SHORT, TempDir, clean_command, fixture, run_in, spawn_in};
+use common::{Preload, Running, SHORT, TempDir, clean_command, fixture, require, run_in, spawn_in};
 use std::fs;
 use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
@@ -32,16 +33,12 @@ fn bash(lib: Preload, script: &str, args: &[&Path]) -> Command {
     cmd
 }
 
-/// Whether the programs an idiom needs are installed; says why not if not.
-/// (`.ci/run` installs them all, so on CI this never skips.)
+/// Whether the programs an idiom needs are installed. If one is not, the
+/// test fails under `CLOEXEC_TEST_REQUIRE=1` (`.ci/run` installs them all)
+/// and otherwise skips, saying why.
 fn installed(idiom: &str, programs: &[&str]) -> bool {
-    let missing: Vec<&str> = (programs.iter().copied())
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if !missing.is_empty() {
-        println!("skipped {idiom}: {missing:?} not installed");
-    }
-    missing.is_empty()
+    let why = format!("the idiom {idiom} runs it");
+    programs.iter().all(|program| require(program, &why))
 }
 
 /// Runs one idiom with and without the library: `attempt` runs it in a fresh

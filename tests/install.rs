@@ -5,21 +5,19 @@
 
 mod common;
 
-use common::TempDir;
+use common::{PYTHON, TempDir, require, root, text, unpreloaded};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const PYTHON: &str = "/usr/bin/python3";
 const PREFIX: &str = "/opt/cloexec-test";
 
-/// `make -s -C ROOT args…`, with the caller's make and preload settings
+/// `make -s -C <root> args…`, with the caller's make and preload settings
 /// removed so that only `args` decide.
 fn make(args: &[String]) -> Output {
     let mut cmd = Command::new("make");
-    cmd.args(["-s", "-C", ROOT]).args(args);
+    cmd.args(["-s", "-C"]).arg(root()).args(args);
     for name in [
         "MAKEFLAGS",
         "MFLAGS",
@@ -33,10 +31,6 @@ fn make(args: &[String]) -> Output {
     cmd.output().expect("run make")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn assert_ok(out: &Output, what: &str) {
     assert!(
         out.status.success(),
@@ -45,18 +39,6 @@ fn assert_ok(out: &Output, what: &str) {
         text(&out.stdout),
         text(&out.stderr)
     );
-}
-
-/// A command without `LD_PRELOAD` or `CLOEXEC_*` from this process.
-fn clean(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_remove("LD_PRELOAD");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CLOEXEC_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
 }
 
 /// Python leaks `marker` (libc `open`, no `O_CLOEXEC`) and execs `ls -l
@@ -105,7 +87,7 @@ fn install_then_uninstall() {
         &make(&[&["install".to_owned()][..], &vars].concat()),
         "make install",
     );
-    let built = Path::new(ROOT).join("target/release");
+    let built = root().join("target/release");
     assert_eq!(
         fs::read(&lib).unwrap(),
         fs::read(built.join("libcloexec.so")).unwrap()
@@ -116,7 +98,7 @@ fn install_then_uninstall() {
     );
     assert_eq!(
         fs::read(&man).unwrap(),
-        fs::read(Path::new(ROOT).join("man/cloexec.1")).unwrap()
+        fs::read(root().join("man/cloexec.1")).unwrap()
     );
     assert_eq!(
         fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
@@ -131,7 +113,7 @@ fn install_then_uninstall() {
         0o644
     );
 
-    let out = clean(&bin).arg("--version").output().unwrap();
+    let out = unpreloaded(&bin).arg("--version").output().unwrap();
     assert_ok(&out, "installed cloexec --version");
     assert_eq!(
         text(&out.stdout),
@@ -139,7 +121,7 @@ fn install_then_uninstall() {
     );
 
     // The installed command preloads the installed library, from ../lib.
-    let out = clean(&bin)
+    let out = unpreloaded(&bin)
         .args(["/usr/bin/printenv", "LD_PRELOAD"])
         .output()
         .unwrap();
@@ -147,15 +129,16 @@ fn install_then_uninstall() {
     let installed_lib = fs::canonicalize(&lib).unwrap();
     assert_eq!(text(&out.stdout), format!("{}\n", installed_lib.display()));
 
-    if Path::new(PYTHON).exists() {
+    if require(PYTHON, "the leak check runs a Python program") {
         let marker = destdir.join("marker");
         fs::write(&marker, "leak me\n").unwrap();
-        assert!(leak_seen(clean(PYTHON), &marker), "control run: no leak");
-        let mut wrapped = clean(&bin);
+        assert!(
+            leak_seen(unpreloaded(PYTHON), &marker),
+            "control run: no leak"
+        );
+        let mut wrapped = unpreloaded(&bin);
         wrapped.args(["--strict", "--", PYTHON]);
         assert!(!leak_seen(wrapped, &marker), "leak under installed cloexec");
-    } else {
-        eprintln!("skip the leak check: {PYTHON} is not installed");
     }
 
     assert_ok(

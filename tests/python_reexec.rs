@@ -14,8 +14,6 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-const PYTHON: &str = "/usr/bin/python3";
-
 // The generation travels as `gen-N`, one word: a bare number in an argument
 // names that fd to the library (K5), and would keep the very leak counted.
 const SCRIPT: &str = r#"
@@ -61,8 +59,7 @@ fn fd_counts(script: &Path, preload: Preload, env: &[(&str, &str)]) -> Vec<usize
 
 #[test]
 fn python_reexec_leaks_stay_flat() {
-    if !Path::new(PYTHON).exists() {
-        println!("skipping: {PYTHON} is not installed");
+    if !require(PYTHON, "the re-exec chain is a Python program") {
         return;
     }
     build_once();

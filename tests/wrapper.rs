@@ -8,52 +8,20 @@
 
 mod common;
 
-use common::TempDir;
+use common::{PYTHON, TempDir, build_once, require, root, text, unpreloaded};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const PYTHON: &str = "/usr/bin/python3";
-
-/// Builds everything once through the Makefile, as CI does.
-fn built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = Command::new("make")
-            .args(["-s", "-C", ROOT, "all"])
-            .output()
-            .expect("run make");
-        assert!(
-            out.status.success(),
-            "make all failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-}
 
 fn wrapper_path() -> PathBuf {
-    Path::new(ROOT).join("target/release/cloexec")
+    root().join("target/release/cloexec")
 }
 
 /// The library as the wrapper names it: canonical.
 fn library() -> PathBuf {
-    fs::canonicalize(Path::new(ROOT).join("target/release/libcloexec.so")).expect("library built")
-}
-
-/// A command with a clean environment: no `LD_PRELOAD`, no `CLOEXEC_*`.
-fn clean(program: impl AsRef<OsStr>) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_remove("LD_PRELOAD");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CLOEXEC_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
+    fs::canonicalize(root().join("target/release/libcloexec.so")).expect("library built")
 }
 
 fn cloexec<I, S>(args: I) -> Command
@@ -61,8 +29,8 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    built();
-    let mut cmd = clean(wrapper_path());
+    build_once();
+    let mut cmd = unpreloaded(wrapper_path());
     cmd.args(args);
     cmd
 }
@@ -70,10 +38,6 @@ where
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Asserts a failure with exit `code`, nothing on stdout and exactly one
@@ -294,7 +258,7 @@ fn source_profile(
         "{} printf '%s\\n' \"${{LD_PRELOAD-unset}}\"; export -p",
         ". \"$1\";".repeat(times)
     );
-    let mut cmd = clean(shell);
+    let mut cmd = unpreloaded(shell);
     if shell.ends_with("bash") {
         cmd.args(["--norc", "--noprofile"]);
     }
@@ -331,8 +295,7 @@ fn profile_lines_work_in_shells() {
     let other = "/nonexistent/libother.so";
 
     for shell in ["/bin/bash", "/bin/dash", "/bin/sh"] {
-        if !Path::new(shell).exists() {
-            eprintln!("skip {shell}: not installed");
+        if !require(shell, "the profile lines must work in each shell") {
             continue;
         }
         assert_eq!(preload_after(shell, &profile, 1, None), lib, "{shell}");
@@ -391,8 +354,7 @@ fn profile_quotes_a_strange_library_path() {
     fs::write(&profile, &out.stdout).unwrap();
     let odd_lib = odd_lib.to_string_lossy();
     for shell in ["/bin/bash", "/bin/dash"] {
-        if !Path::new(shell).exists() {
-            eprintln!("skip {shell}: not installed");
+        if !require(shell, "the profile lines must work in each shell") {
             continue;
         }
         assert_eq!(
@@ -426,11 +388,7 @@ fn marker_fds(mut cmd: Command, marker: &Path) -> (Vec<u32>, Output) {
 }
 
 fn python_available() -> bool {
-    let there = Path::new(PYTHON).exists();
-    if !there {
-        eprintln!("skip: {PYTHON} is not installed");
-    }
-    there
+    require(PYTHON, "the program the wrapper starts is a Python script")
 }
 
 #[test]
@@ -444,7 +402,7 @@ fn wrapped_program_runs_under_the_library() {
     fs::write(&marker, "leak me\n").unwrap();
 
     // Control: without the library both fds reach the new program.
-    let (control, _) = marker_fds(clean(PYTHON), &marker);
+    let (control, _) = marker_fds(unpreloaded(PYTHON), &marker);
     assert_eq!(control.len(), 2, "control run: {control:?}");
     assert!(control.contains(&77));
 
@@ -473,7 +431,7 @@ fn audit_mode_changes_nothing_and_logs() {
     let dir = dir_tmp.path();
     let marker = dir.join("marker");
     fs::write(&marker, "leak me\n").unwrap();
-    let (control, _) = marker_fds(clean(PYTHON), &marker);
+    let (control, _) = marker_fds(unpreloaded(PYTHON), &marker);
 
     let mut cmd = cloexec([
         "--strict",
@@ -501,12 +459,12 @@ fn signal_dispositions_and_mask_pass_through() {
     if !python_available() {
         return;
     }
-    built();
+    build_once();
     let script = "import os, signal, sys\n\
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n\
 os.execv(sys.argv[1], sys.argv[1:])\n";
     let signals = |via: &[&OsStr]| {
-        let mut cmd = clean(PYTHON);
+        let mut cmd = unpreloaded(PYTHON);
         cmd.args(["-c", script]).args(via);
         cmd.args(["/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
         let out = run(&mut cmd);
@@ -532,19 +490,16 @@ os.execv(sys.argv[1], sys.argv[1:])\n";
 /// The man page renders without warnings and covers every setting and rule.
 #[test]
 fn man_page_renders_and_covers_the_settings() {
-    let page = Path::new(ROOT).join("man/cloexec.1");
-    let out = match Command::new("groff")
+    if !require("groff", "renders the man page") {
+        return;
+    }
+    let page = root().join("man/cloexec.1");
+    let out = Command::new("groff")
         // Plain text: no SGR escapes, no overstrike bold or underline.
         .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
         .arg(&page)
         .output()
-    {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("skip: cannot run groff: {e}");
-            return;
-        }
-    };
+        .unwrap_or_else(|e| panic!("cannot run groff: {e}"));
     assert!(out.status.success());
     assert_eq!(text(&out.stderr), "", "groff warnings");
     let plain = text(&out.stdout);

@@ -16,6 +16,11 @@
 //!   probe (same number and same target).
 //! - [`TempDir`] is a fresh directory per call, safe in parallel, removed on drop.
 //! - [`fixture`] is a path under `tests/fixtures`.
+//! - Other programs: [`unpreloaded`] keeps this process's environment less
+//!   `LD_PRELOAD` and `CLOEXEC_*`; [`text`] reads their output; [`PYTHON`].
+//! - Prerequisites: [`require`] (a program), [`require_root`], [`missing`]
+//!   (anything else) fail under `CLOEXEC_TEST_REQUIRE=1` and skip with the
+//!   reason otherwise.
 //!
 //! Each test binary compiles this module on its own and uses part of it.
 #![allow(dead_code)]
@@ -63,6 +68,33 @@ pub fn build_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     });
+}
+
+/// The Python the tests drive (Debian's `python3`, listed in `.ci/packages`).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Program output as text (invalid UTF-8 replaced).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `program` with this process's environment less `LD_PRELOAD` and every
+/// `CLOEXEC_*` variable, so a developer's own settings cannot change the
+/// outcome. (For a fixed environment instead, see [`clean_command`].)
+pub fn unpreloaded(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    remove_library_env(&mut cmd);
+    cmd
+}
+
+/// Removes `LD_PRELOAD` and every inherited `CLOEXEC_*` variable from `cmd`.
+fn remove_library_env(cmd: &mut Command) {
+    cmd.env_remove("LD_PRELOAD");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CLOEXEC_") {
+            cmd.env_remove(&key);
+        }
+    }
 }
 
 /// Absolute path of `target/release/libcloexec.so`.
@@ -238,12 +270,7 @@ fn clip(text: &str) -> String {
 /// `preload` and the pairs in `env`. The child gets its own process group; on
 /// timeout the whole group is killed and the outcome has `timed_out` set.
 pub fn run(mut cmd: Command, preload: Preload, env: &[(&str, &str)], timeout: Duration) -> Outcome {
-    cmd.env_remove("LD_PRELOAD");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CLOEXEC_") {
-            cmd.env_remove(&key);
-        }
-    }
+    remove_library_env(&mut cmd);
     preload.apply(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
@@ -410,7 +437,8 @@ pub fn close_inherited_fds(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(|| {
             if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
-                // A kernel before 5.13: one by one, up to the harness's limit.
+                // A kernel before 5.11 (no CLOSE_RANGE_CLOEXEC): one by
+                // one, up to the harness's limit.
                 for fd in 3..65536 {
                     libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
