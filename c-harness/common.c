@@ -107,20 +107,23 @@ int status_code(int status)
 
 const char *errno_name(int err)
 {
+    static const struct {
+        int n;
+        const char *s;
+    } names[] = {
+        {0, "0"},           {EPERM, "EPERM"},     {ENOENT, "ENOENT"},   {EINTR, "EINTR"},
+        {EIO, "EIO"},       {E2BIG, "E2BIG"},     {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"},
+        {ECHILD, "ECHILD"}, {EAGAIN, "EAGAIN"},   {ENOMEM, "ENOMEM"},   {EACCES, "EACCES"},
+        {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},     {EEXIST, "EEXIST"},   {ENOTDIR, "ENOTDIR"},
+        {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"},   {EMFILE, "EMFILE"},   {ENOTTY, "ENOTTY"},
+        {ESPIPE, "ESPIPE"}, {ERANGE, "ERANGE"},   {ENOSYS, "ENOSYS"},   {ELOOP, "ELOOP"},
+        {ENAMETOOLONG, "ENAMETOOLONG"},           {EOPNOTSUPP, "EOPNOTSUPP"},
+        {ENOTSOCK, "ENOTSOCK"}, {ETXTBSY, "ETXTBSY"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].n == err)
+            return names[i].s;
     static char other[16];
-    switch (err) {
-    case 0: return "0";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EBADF: return "EBADF";
-    case EINVAL: return "EINVAL";
-    case ENOSYS: return "ENOSYS";
-    case EPERM: return "EPERM";
-    case EMFILE: return "EMFILE";
-    case ENOEXEC: return "ENOEXEC";
-    case ENOTDIR: return "ENOTDIR";
-    default:
-        snprintf(other, sizeof other, "E%d", err);
-        return other;
-    }
+    snprintf(other, sizeof other, "E%d", err);
+    return other;
 }

@@ -34,7 +34,7 @@ enum harness_exit {
 
 /* Writes prefix, the formatted message and a '\n' to fd with one write(2)
  * (retried only if interrupted or short); at most 8190 bytes before the '\n'.
- * Under say() and fail(), and the hardening programs' hsay() and hdie(). */
+ * Under say() and fail(). */
 void vsay_fd(int fd, const char *prefix, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Writes one formatted line (a '\n' is appended) to fd 1 with one write(2). */
@@ -59,7 +59,8 @@ int soft_nofile(void);
  * neither). */
 int status_code(int status);
 
-/* Name of an errno value for report lines ("ENOENT", ...; "E<n>" otherwise). */
+/* Name of an errno value for report lines ("ENOENT", "E2BIG", ...; "0" for 0;
+ * "E<n>" otherwise, in a static buffer: not thread-safe for those). */
 const char *errno_name(int err);
 
 #endif

@@ -2,6 +2,7 @@
 #include "leaky.h"
 
 #include "common.h"
+#include "exec_entry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,21 +15,8 @@
 
 extern char **environ;
 
-static const char *const names[E_COUNT] = {
-    [E_EXECVE] = "execve",
-    [E_EXECV] = "execv",
-    [E_EXECVP] = "execvp",
-    [E_EXECVPE] = "execvpe",
-    [E_EXECL] = "execl",
-    [E_EXECLE] = "execle",
-    [E_EXECLP] = "execlp",
-    [E_FEXECVE] = "fexecve",
-    [E_EXECVEAT] = "execveat",
-    [E_POSIX_SPAWN] = "posix_spawn",
-    [E_POSIX_SPAWNP] = "posix_spawnp",
-    [E_SYSTEM] = "system",
-    [E_POPEN] = "popen",
-};
+#define ENTRY_NAME(name, NAME) [E_##NAME] = #name,
+static const char *const names[E_COUNT] = {EXEC_ENTRIES(ENTRY_NAME) SPAWN_ENTRIES(ENTRY_NAME)};
 
 const char *entry_name(enum entry e)
 {
@@ -48,7 +36,7 @@ int entry_parse(const char *s, enum entry *out)
 
 int entry_is_exec(enum entry e)
 {
-    return e <= E_EXECVEAT;
+    return (int)e < EXEC_ENTRY_COUNT;
 }
 
 int entry_takes_envp(enum entry e)
@@ -170,66 +158,19 @@ void plan_prepare(struct plan *plan, enum entry e, const char *program, char **a
     plan->command = shell_command(plan->argv);
 }
 
-/* The l-variants: argv spelled out. execle reads envp after the NULL. */
-static int call_execl(const struct plan *p)
-{
-    char *const *a = p->argv;
-    switch (p->argc) {
-    case 1: return execl(p->path, a[0], (char *)NULL);
-    case 2: return execl(p->path, a[0], a[1], (char *)NULL);
-    case 3: return execl(p->path, a[0], a[1], a[2], (char *)NULL);
-    case 4: return execl(p->path, a[0], a[1], a[2], a[3], (char *)NULL);
-    case 5: return execl(p->path, a[0], a[1], a[2], a[3], a[4], (char *)NULL);
-    case 6: return execl(p->path, a[0], a[1], a[2], a[3], a[4], a[5], (char *)NULL);
-    default: return execl(p->path, a[0], a[1], a[2], a[3], a[4], a[5], a[6], (char *)NULL);
-    }
-}
-
-static int call_execle(const struct plan *p)
-{
-    char *const *a = p->argv;
-    char *const *e = p->envp;
-    switch (p->argc) {
-    case 1: return execle(p->path, a[0], (char *)NULL, e);
-    case 2: return execle(p->path, a[0], a[1], (char *)NULL, e);
-    case 3: return execle(p->path, a[0], a[1], a[2], (char *)NULL, e);
-    case 4: return execle(p->path, a[0], a[1], a[2], a[3], (char *)NULL, e);
-    case 5: return execle(p->path, a[0], a[1], a[2], a[3], a[4], (char *)NULL, e);
-    case 6: return execle(p->path, a[0], a[1], a[2], a[3], a[4], a[5], (char *)NULL, e);
-    default: return execle(p->path, a[0], a[1], a[2], a[3], a[4], a[5], a[6], (char *)NULL, e);
-    }
-}
-
-static int call_execlp(const struct plan *p)
-{
-    char *const *a = p->argv;
-    switch (p->argc) {
-    case 1: return execlp(p->name, a[0], (char *)NULL);
-    case 2: return execlp(p->name, a[0], a[1], (char *)NULL);
-    case 3: return execlp(p->name, a[0], a[1], a[2], (char *)NULL);
-    case 4: return execlp(p->name, a[0], a[1], a[2], a[3], (char *)NULL);
-    case 5: return execlp(p->name, a[0], a[1], a[2], a[3], a[4], (char *)NULL);
-    case 6: return execlp(p->name, a[0], a[1], a[2], a[3], a[4], a[5], (char *)NULL);
-    default: return execlp(p->name, a[0], a[1], a[2], a[3], a[4], a[5], a[6], (char *)NULL);
-    }
-}
-
 int plan_exec(const struct plan *p)
 {
-    switch (p->entry) {
-    case E_EXECVE: return execve(p->path, p->argv, p->envp);
-    case E_EXECV: return execv(p->path, p->argv);
-    case E_EXECVP: return execvp(p->name, p->argv);
-    case E_EXECVPE: return execvpe(p->name, p->argv, p->envp);
-    case E_EXECL: return call_execl(p);
-    case E_EXECLE: return call_execle(p);
-    case E_EXECLP: return call_execlp(p);
-    case E_FEXECVE: return fexecve(p->fd, p->argv, p->envp);
-    case E_EXECVEAT: return execveat(p->dirfd, p->relname, p->argv, p->envp, 0);
-    default:
-        errno = EINVAL;
-        return -1;
-    }
+    const struct exec_target target = {
+        .path = p->path,
+        .name = p->name,
+        .argv = p->argv,
+        .argc = p->argc,
+        .envp = p->envp,
+        .fd = p->fd,
+        .dirfd = p->dirfd,
+        .relname = p->relname,
+    };
+    return exec_entry(p->entry, &target);
 }
 
 static int forward_popen(const struct plan *p, int *status)

@@ -1,6 +1,6 @@
 /* hard_errno --probe PATH --dir DIR [--no-final-exec] [--skip WORD]
  *
- * Failing execs and exact errno, for issue 6. Run it twice, under the
+ * Failing execs and exact errno. Run it twice, under the
  * library and without it, and diff the stdout: every wrapped call must
  * return what the real call returns and leave errno as the real call left
  * it, on success (errno stays at the sentinel 12345) and on failure.
@@ -45,7 +45,15 @@
 extern char **environ;
 extern int fcntl64(int fd, int cmd, ...);
 
+/* errno before each call: a value no call sets, so "errno SENTINEL" in a
+ * report line says the call left errno alone. */
 #define SENTINEL 12345
+
+/* errno_name(), with the sentinel by name. */
+static const char *err_label(int err)
+{
+    return err == SENTINEL ? "SENTINEL" : errno_name(err);
+}
 
 static int failed;
 
@@ -77,7 +85,7 @@ static int skipped(const char *label)
         errno = SENTINEL;                                                                          \
         long r_ = (long)(expr);                                                                    \
         int e_ = errno;                                                                            \
-        hsay("%s ret %ld errno %s", (label), r_, hname(e_));                                       \
+        say("%s ret %ld errno %s", (label), r_, err_label(e_));                                    \
     } while (0)
 
 /* The caller's fds that must survive every failed exec: a pipe, a file, a
@@ -90,28 +98,28 @@ static void intact(const char *label)
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
         struct stat st;
         if (fstat(fds[i], &st) != 0) {
-            hsay("BROKEN %s fd %d closed", label, fds[i]);
+            say("BROKEN %s fd %d closed", label, fds[i]);
             failed = 1;
             return;
         }
     }
     char c = 'x', d = 0;
     if (write(pipe_w, &c, 1) != 1 || read(pipe_r, &d, 1) != 1 || d != 'x') {
-        hsay("BROKEN %s pipe", label);
+        say("BROKEN %s pipe", label);
         failed = 1;
     }
     char buf[4] = {0};
     if (pwrite(file_fd, "abcd", 4, 0) != 4 || pread(file_fd, buf, 4, 0) != 4 ||
         memcmp(buf, "abcd", 4) != 0) {
-        hsay("BROKEN %s file", label);
+        say("BROKEN %s file", label);
         failed = 1;
     }
     d = 0;
     if (send(sock_a, &c, 1, 0) != 1 || recv(sock_b, &d, 1, 0) != 1 || d != 'x') {
-        hsay("BROKEN %s socketpair", label);
+        say("BROKEN %s socketpair", label);
         failed = 1;
     }
-    hsay("intact %s", label);
+    say("intact %s", label);
 }
 
 /* A failing exec: report it, then check the fds. */
@@ -142,9 +150,9 @@ static void spawn_case(const char *label, int p, const char *file, char *const a
     errno = SENTINEL;
     int r = (p ? posix_spawnp : posix_spawn)(&pid, file, NULL, NULL, argv, envp);
     int e = errno;
-    hsay("%s ret %s errno %s", label, hname(r), hname(e));
+    say("%s ret %s errno %s", label, err_label(r), err_label(e));
     if (r == 0)
-        hsay("%s status %d", label, wait_status(pid));
+        say("%s status %d", label, wait_status(pid));
     intact(label);
 }
 
@@ -163,12 +171,12 @@ static void popen_case(const char *label, const char *cmd, const char *mode)
     errno = SENTINEL;
     FILE *f = popen(cmd, mode);
     int e = errno;
-    hsay("%s ret %s errno %s", label, f ? "stream" : "NULL", hname(f ? SENTINEL : e));
+    say("%s ret %s errno %s", label, f ? "stream" : "NULL", err_label(f ? SENTINEL : e));
     if (f) {
         char line[64] = {0};
         if (mode[0] == 'r' && fgets(line, sizeof line, f))
             line[strcspn(line, "\n")] = 0;
-        hsay("%s read \"%s\" pclose %d", label, line, pclose(f));
+        say("%s read \"%s\" pclose %d", label, line, pclose(f));
     }
     intact(label);
 }
@@ -263,10 +271,10 @@ static void intent_calls(void)
 {
     int p[2];
     if (pipe(p) != 0)
-        hdie(HX_SETUP, "pipe: %s", strerror(errno));
+        fail(HX_SETUP, "pipe: %s", strerror(errno));
     int closed = 900; /* not open: checked below */
     if (fcntl(closed, F_GETFD) != -1)
-        hdie(HX_SETUP, "fd %d is open", closed);
+        fail(HX_SETUP, "fd %d is open", closed);
 
     CALL("dup2 ok", dup2(p[0], 200));
     CALL("dup2 same fd", dup2(p[0], p[0]));
@@ -307,24 +315,24 @@ static void intent_calls(void)
         /* Pointer arguments: the struct must arrive and come back intact. */
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 7, .l_len = 3};
         CALL(F("F_GETLK"), fc(file_fd, F_GETLK, &fl));
-        hsay("%s type %d start %ld len %ld", l, fl.l_type, (long)fl.l_start, (long)fl.l_len);
+        say("%s type %d start %ld len %ld", l, fl.l_type, (long)fl.l_start, (long)fl.l_len);
         struct flock ofd = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 2};
         CALL(F("F_OFD_GETLK"), fc(file_fd, F_OFD_GETLK, &ofd));
-        hsay("%s type %d start %ld len %ld", l, ofd.l_type, (long)ofd.l_start, (long)ofd.l_len);
+        say("%s type %d start %ld len %ld", l, ofd.l_type, (long)ofd.l_start, (long)ofd.l_len);
         struct flock wr = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
         CALL(F("F_SETLK EBADF on read-only"), fc(p[0], F_SETLK, &wr));
         CALL(F("F_GETLK EFAULT"), fc(file_fd, F_GETLK, (struct flock *)8));
         struct f_owner_ex own = {.type = 99, .pid = 99};
         CALL(F("F_GETOWN_EX"), fc(sock_a, F_GETOWN_EX, &own));
-        hsay("%s type %d pid %d", l, own.type, own.pid);
+        say("%s type %d pid %d", l, own.type, own.pid);
 #undef F
     }
 
     int n = -1;
     if (write(p[1], "hello", 5) != 5)
-        hdie(HX_SETUP, "write: %s", strerror(errno));
+        fail(HX_SETUP, "write: %s", strerror(errno));
     CALL("ioctl FIONREAD", ioctl(p[0], FIONREAD, &n));
-    hsay("ioctl FIONREAD value %d", n);
+    say("ioctl FIONREAD value %d", n);
     int on = 1;
     CALL("ioctl FIONBIO", ioctl(p[0], FIONBIO, &on));
     CALL("ioctl FIONCLEX", ioctl(p[0], FIONCLEX));
@@ -360,10 +368,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--skip") == 0 && i + 1 < argc && nskip < 8)
             skip_words[nskip++] = argv[++i];
         else
-            hdie(HX_USAGE, "usage: hard_errno --probe PATH --dir DIR [--no-final-exec] [--skip WORD]");
+            fail(HX_USAGE, "usage: hard_errno --probe PATH --dir DIR [--no-final-exec] [--skip WORD]");
     }
     if (!probe || !dir)
-        hdie(HX_USAGE, "usage: hard_errno --probe PATH --dir DIR [--no-final-exec] [--skip WORD]");
+        fail(HX_USAGE, "usage: hard_errno --probe PATH --dir DIR [--no-final-exec] [--skip WORD]");
     cap_probe = probe;
 
     hstack_8mib(); /* ARG_MAX: 2 MiB of arguments and environment, everywhere */
@@ -377,7 +385,7 @@ int main(int argc, char **argv)
     hwrite_file(noexec, "#!/bin/sh\nexit 0\n", 17, 0644);
     hwrite_file(garbage, junk, sizeof junk, 0755);
     if (mkdir(pathdir, 0755) != 0)
-        hdie(HX_SETUP, "mkdir %s: %s", pathdir, strerror(errno));
+        fail(HX_SETUP, "mkdir %s: %s", pathdir, strerror(errno));
     char *p_noexec = hpath(pathdir, "noexec_cmd"), *p_garbage = hpath(pathdir, "garbage_cmd");
     hwrite_file(p_noexec, "#!/bin/sh\nexit 0\n", 17, 0644);
     hwrite_file(p_garbage, junk, sizeof junk, 0755);
@@ -387,7 +395,7 @@ int main(int argc, char **argv)
     /* The caller's fds (leaks, plus one deliberate). */
     int pp[2], sp[2];
     if (pipe(pp) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0)
-        hdie(HX_SETUP, "pipe/socketpair: %s", strerror(errno));
+        fail(HX_SETUP, "pipe/socketpair: %s", strerror(errno));
     pipe_r = pp[0];
     pipe_w = pp[1];
     sock_a = sp[0];
@@ -395,18 +403,18 @@ int main(int argc, char **argv)
     file_fd = open(datafile, O_RDWR);
     int src = open(datafile, O_RDONLY | O_CLOEXEC);
     if (file_fd < 0 || src < 0)
-        hdie(HX_SETUP, "open %s: %s", datafile, strerror(errno));
+        fail(HX_SETUP, "open %s: %s", datafile, strerror(errno));
     kept_fd = dup2(src, 150);
     close(src);
     if (kept_fd != 150)
-        hdie(HX_SETUP, "dup2 onto 150: %s", strerror(errno));
+        fail(HX_SETUP, "dup2 onto 150: %s", strerror(errno));
 
     /* argv bigger than ARG_MAX: 20 strings of 127 KiB (each under
      * MAX_ARG_STRLEN, together 2.5 MiB). */
     size_t big_len = 127 * 1024;
     char *big = malloc(big_len + 1);
     if (!big)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     memset(big, 'a', big_len);
     big[big_len] = 0;
     char *huge_argv[22];
@@ -419,7 +427,7 @@ int main(int argc, char **argv)
     size_t cmd_len = 3 << 20;
     char *huge_cmd = malloc(cmd_len + 1);
     if (!huge_cmd)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     memcpy(huge_cmd, ": ", 2);
     memset(huge_cmd + 2, 'a', cmd_len - 2);
     huge_cmd[cmd_len] = 0;
@@ -430,7 +438,7 @@ int main(int argc, char **argv)
     char *argv_garbage[] = {garbage, NULL};
     char *empty_env[] = {NULL};
 
-    hsay("start");
+    say("start");
 
     /* execve */
     EXEC_FAILS("execve ENOENT", execve(missing, argv_missing, environ));
@@ -472,9 +480,9 @@ int main(int argc, char **argv)
     const char *pnames[] = {"execvp", "execvpe", "execlp", "posix_spawnp"};
     for (int w = 0; w < 4; w++) {
         struct pexec pe = {w, "garbage_cmd"};
-        hsay("%s PATH ENOEXEC child status %d", pnames[w], in_child(run_pexec, &pe));
+        say("%s PATH ENOEXEC child status %d", pnames[w], in_child(run_pexec, &pe));
         pe.file = garbage;
-        hsay("%s ENOEXEC child status %d", pnames[w], in_child(run_pexec, &pe));
+        say("%s ENOEXEC child status %d", pnames[w], in_child(run_pexec, &pe));
     }
     if (old_path)
         setenv("PATH", old_path, 1);
@@ -501,7 +509,7 @@ int main(int argc, char **argv)
     int fd_probe = open(probe, O_RDONLY | O_CLOEXEC);
     int fd_path = open(noexec, O_PATH | O_CLOEXEC);
     if (fd_noexec < 0 || fd_garbage < 0 || fd_probe < 0 || fd_path < 0)
-        hdie(HX_SETUP, "open for fexecve: %s", strerror(errno));
+        fail(HX_SETUP, "open for fexecve: %s", strerror(errno));
     EXEC_FAILS("fexecve EBADF", fexecve(901, small_argv, environ));
     EXEC_FAILS("fexecve EINVAL negative", fexecve(-1, small_argv, environ));
     EXEC_FAILS("fexecve EINVAL NULL argv", fexecve(fd_probe, null_vec, environ));
@@ -512,7 +520,7 @@ int main(int argc, char **argv)
     /* execveat */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        hdie(HX_SETUP, "open %s: %s", dir, strerror(errno));
+        fail(HX_SETUP, "open %s: %s", dir, strerror(errno));
     EXEC_FAILS("execveat ENOENT", execveat(dfd, "missing", argv_missing, environ, 0));
     EXEC_FAILS("execveat EACCES", execveat(dfd, "noexec", argv_noexec, environ, 0));
     EXEC_FAILS("execveat ENOEXEC", execveat(dfd, "garbage", argv_garbage, environ, 0));
@@ -546,14 +554,14 @@ int main(int argc, char **argv)
     popen_case("popen E2BIG", huge_cmd, "r");
 
     /* The execl family's cap: documented, differs from glibc's. */
-    hsay("execl 1023 args child status %d", in_child(execl_1023, NULL));
-    hsay("doc execl 1024 args child status %d", in_child(execl_1024, NULL));
-    hsay("doc execlp 1024 args child status %d", in_child(execlp_1024, NULL));
-    hsay("doc execle 1024 args child status %d", in_child(execle_1024, NULL));
+    say("execl 1023 args child status %d", in_child(execl_1023, NULL));
+    say("doc execl 1024 args child status %d", in_child(execl_1024, NULL));
+    say("doc execlp 1024 args child status %d", in_child(execlp_1024, NULL));
+    say("doc execle 1024 args child status %d", in_child(execle_1024, NULL));
 
     intent_calls();
     intact("end");
-    hsay("done failed %d", failed);
+    say("done failed %d", failed);
     if (failed || !final_exec)
         return failed ? HX_FAILED : HX_OK;
 
@@ -564,6 +572,6 @@ int main(int argc, char **argv)
                    "--leak", hfdname(file_fd, n_leaks[2]), "--leak", hfdname(sock_a, n_leaks[3]),
                    "--leak", hfdname(sock_b, n_leaks[4]), NULL};
     execve(probe, fin, environ);
-    hsay("final execve failed: %s", hname(errno));
+    say("final execve failed: %s", err_label(errno));
     return HX_EXEC_FAILED;
 }

@@ -1,6 +1,6 @@
 /* hard_hostile --probe PATH --dir DIR CASE
  *
- * Real execs with hostile input, for issue 6. Each CASE prints one line per
+ * Real execs with hostile input. Each CASE prints one line per
  * variant:
  *   CASE VARIANT status S        the child's exit code (hard_probe: 0 as
  *                                expected, 40 a kept fd missing, 41 a leak
@@ -55,6 +55,7 @@
  *              difference is the library's share. */
 #include "close_range.h"
 #include "common.h"
+#include "exec_entry.h"
 #include "hard_util.h"
 
 #include <errno.h>
@@ -100,7 +101,7 @@ static void fresh_leak(int at)
 static void deliberate_at(int at)
 {
     if (dup2(src_fd, at) != at)
-        hdie(HX_SETUP, "dup2 onto %d: %s", at, strerror(errno));
+        fail(HX_SETUP, "dup2 onto %d: %s", at, strerror(errno));
 }
 
 static void check_open(const char *what, const int *fds, int n)
@@ -108,7 +109,7 @@ static void check_open(const char *what, const int *fds, int n)
     for (int i = 0; i < n; i++) {
         struct stat st;
         if (fstat(fds[i], &st) != 0) {
-            hsay("BROKEN %s fd %d closed after a failed exec", what, fds[i]);
+            say("BROKEN %s fd %d closed after a failed exec", what, fds[i]);
             failed = 1;
         }
     }
@@ -131,7 +132,7 @@ static int run_child(enum how how, const char *path, char **argv, char **envp)
     if (how == SPAWN) {
         int r = posix_spawn(&pid, path, NULL, NULL, argv, envp);
         if (r != 0) {
-            hsay("posix_spawn failed: %s", hname(r));
+            say("posix_spawn failed: %s", errno_name(r));
             return 1000 + r;
         }
     } else if (how == FORK_EXECVE || how == FORK_EXECV) {
@@ -156,7 +157,7 @@ static int run_child(enum how how, const char *path, char **argv, char **envp)
         }
     }
     if (pid < 0)
-        hdie(HX_SETUP, "fork: %s", strerror(errno));
+        fail(HX_SETUP, "fork: %s", strerror(errno));
     return hwait(pid, 60);
 }
 
@@ -164,7 +165,7 @@ static void variant(const char *c, const char *v, enum how how, const char *path
                     char **envp)
 {
     fresh_leak(LEAK);
-    hsay("%s %s status %d", c, v, run_child(how, path, argv, envp));
+    say("%s %s status %d", c, v, run_child(how, path, argv, envp));
 }
 
 static char *plain_argv[] = {NULL, "--keep", "100", "--leak", "fd.120", NULL};
@@ -188,7 +189,7 @@ static void case_nonutf8(void)
     char *link = hpath(dir, "probe-\xff\xfe-\xc3\x28");
     unlink(link);
     if (symlink(probe, link) != 0)
-        hdie(HX_SETUP, "symlink: %s", strerror(errno));
+        fail(HX_SETUP, "symlink: %s", strerror(errno));
     char *argv[] = {link, "--keep", "100", "--leak", "fd.120",
                     "\xff\xfe", "/dev/fd/\xff", "/proc/self/fd/\xc3\x28", "/dev/fd/99999999999999999999",
                     "/proc/\xff/fd/3", "\xe9\x80/dev/fd/", "/proc/self/fd/", "/dev/fd/-1",
@@ -203,7 +204,7 @@ static void case_nonutf8(void)
         n++;
     char **envp = calloc(n + sizeof extra / sizeof extra[0] + 1, sizeof *envp);
     if (!envp)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     memcpy(envp, environ, n * sizeof *envp);
     memcpy(envp + n, extra, sizeof extra);
 
@@ -216,18 +217,18 @@ static void case_nonutf8(void)
     size_t len = strlen(link) + 256;
     char *cmd = malloc(len);
     if (!cmd)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     snprintf(cmd, len, "exec '%s' --keep 100 --leak fd.120 '\xff\xfe' '/dev/fd/\xff' '/proc/self/fd/\xc3'",
              link);
     fresh_leak(LEAK);
     int st = system(cmd);
-    hsay("nonutf8 system status %d", st == -1 ? -1 : status_code(st));
+    say("nonutf8 system status %d", st == -1 ? -1 : status_code(st));
     fresh_leak(LEAK);
     FILE *f = popen(cmd, "r");
     if (!f)
-        hdie(HX_SETUP, "popen: %s", strerror(errno));
+        fail(HX_SETUP, "popen: %s", strerror(errno));
     st = pclose(f);
-    hsay("nonutf8 popen status %d", st == -1 ? -1 : status_code(st));
+    say("nonutf8 popen status %d", st == -1 ? -1 : status_code(st));
     unlink(link);
 }
 
@@ -258,7 +259,7 @@ static void case_bigarg(void)
     size_t mib = 1 << 20;
     char *huge = malloc(mib + 1);
     if (!huge)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     fill_fd_refs(huge, mib + 1, &next);
     char *argv[] = {(char *)probe, "--keep", "100", "--leak", "fd.120", huge, NULL};
     const int mine[] = {DELIBERATE, LEAK};
@@ -268,7 +269,7 @@ static void case_bigarg(void)
         fresh_leak(LEAK);                                                                          \
         errno = 0;                                                                                 \
         long r_ = (long)(expr);                                                                    \
-        hsay("bigarg %s ret %ld errno %s", v, r_, hname(errno));                                   \
+        say("bigarg %s ret %ld errno %s", v, r_, errno_name(errno));                                   \
         check_open("bigarg " v, mine, 2);                                                          \
     } while (0)
     FAILS("1MiB-execve", execve(probe, argv, environ));
@@ -278,7 +279,7 @@ static void case_bigarg(void)
     pid_t pid;
     fresh_leak(LEAK);
     int r = posix_spawn(&pid, probe, NULL, NULL, argv, environ);
-    hsay("bigarg 1MiB-spawn ret %s", hname(r));
+    say("bigarg 1MiB-spawn ret %s", errno_name(r));
     check_open("bigarg 1MiB-spawn", mine, 2);
 #undef FAILS
 
@@ -288,7 +289,7 @@ static void case_bigarg(void)
         size_t len = 120 * 1024;
         many[5 + i] = malloc(len);
         if (!many[5 + i])
-            hdie(HX_SETUP, "out of memory");
+            fail(HX_SETUP, "out of memory");
         fill_fd_refs(many[5 + i], len, &next);
     }
     many[13] = NULL;
@@ -310,7 +311,7 @@ static void case_bigenv(void)
     char **envp = calloc(ENV_ENTRIES + 2, sizeof *envp);
     char *text = malloc((size_t)ENV_ENTRIES * 8);
     if (!envp || !text)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     for (int i = 0; i < ENV_ENTRIES; i++) {
         char *e = text + (size_t)i * 8;
         snprintf(e, 8, "E%05d=", i);
@@ -350,7 +351,7 @@ static void near(const char *v, int keep_fd, int keep_expected, int leak_fd)
         deliberate_at(keep_fd);
         fresh_leak(leak_fd);
         snprintf(name, sizeof name, "%s-%s", v, hows[i].n);
-        hsay("nearlimit %s status %d", name, run_child(hows[i].h, probe, argv, environ));
+        say("nearlimit %s status %d", name, run_child(hows[i].h, probe, argv, environ));
     }
     close(keep_fd);
     close(leak_fd);
@@ -360,7 +361,7 @@ static void case_nearlimit(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        hdie(HX_SETUP, "getrlimit: %s", strerror(errno));
+        fail(HX_SETUP, "getrlimit: %s", strerror(errno));
     /* A container may allow 1073741816 fds; an fd table that size costs
      * gigabytes, so above 2^20 the test stops there. */
     rlim_t hard = rl.rlim_max;
@@ -368,17 +369,17 @@ static void case_nearlimit(void)
         hard = 1 << 20;
     rl.rlim_cur = hard;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        hdie(HX_SETUP, "setrlimit soft=%ld: %s", (long)hard, strerror(errno));
+        fail(HX_SETUP, "setrlimit soft=%ld: %s", (long)hard, strerror(errno));
     int h = (int)hard;
-    hsay("nearlimit hard %d", h);
+    say("nearlimit hard %d", h);
     int kept = h - 2 < INTENT_CAPACITY;
     near(kept ? "hard-minus-2-kept" : "hard-minus-2-beyond-capacity", h - 2, kept, h - 1);
 
     if (h <= 70000) {
         struct rlimit up = {70001, 70001};
         if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
-            hsay("nearlimit beyond-capacity skipped: cannot raise the hard limit (%s)",
-                 hname(errno));
+            say("nearlimit beyond-capacity skipped: cannot raise the hard limit (%s)",
+                 errno_name(errno));
             return;
         }
     }
@@ -425,7 +426,7 @@ static void case_badptr(void)
             }
             _exit(errno);
         }
-        hsay("badptr %s status %d", names[i], hwait(pid, 20));
+        say("badptr %s status %d", names[i], hwait(pid, 20));
     }
 }
 
@@ -433,41 +434,13 @@ static void case_badptr(void)
 
 /* The handler's plan, ready before the signal. */
 static char *alt_argv[] = {NULL, "--keep", "100", "--leak", "fd.120", NULL};
-static int alt_entry, alt_probe_fd;
+static struct exec_target alt_target;
+static enum entry alt_entry;
 
 static void on_usr1(int sig)
 {
     (void)sig;
-    char **a = alt_argv;
-    switch (alt_entry) {
-    case 0:
-        execve(a[0], a, environ);
-        break;
-    case 1:
-        execv(a[0], a);
-        break;
-    case 2:
-        execvp(a[0], a);
-        break;
-    case 3:
-        execvpe(a[0], a, environ);
-        break;
-    case 4:
-        execl(a[0], a[0], a[1], a[2], a[3], a[4], (char *)NULL);
-        break;
-    case 5:
-        execle(a[0], a[0], a[1], a[2], a[3], a[4], (char *)NULL, environ);
-        break;
-    case 6:
-        execlp(a[0], a[0], a[1], a[2], a[3], a[4], (char *)NULL);
-        break;
-    case 7:
-        fexecve(alt_probe_fd, a, environ);
-        break;
-    default:
-        execveat(AT_FDCWD, a[0], a, environ, 0);
-        break;
-    }
+    exec_entry(alt_entry, &alt_target);
     _exit(HX_EXEC_FAILED);
 }
 
@@ -476,17 +449,25 @@ static void on_usr1(int sig)
  * below, and execs from there. */
 static void case_altstack(void)
 {
-    static const char *const names[] = {"execve", "execv",  "execvp",  "execvpe", "execl",
-                                        "execle", "execlp", "fexecve", "execveat"};
+#define EXEC_NAME(name, NAME) #name,
+    static const char *const names[EXEC_ENTRY_COUNT] = {EXEC_ENTRIES(EXEC_NAME)};
     alt_argv[0] = (char *)probe;
-    alt_probe_fd = open(probe, O_RDONLY | O_CLOEXEC);
-    if (alt_probe_fd < 0)
-        hdie(HX_SETUP, "open %s: %s", probe, strerror(errno));
+    int probe_fd = open(probe, O_RDONLY | O_CLOEXEC);
+    if (probe_fd < 0)
+        fail(HX_SETUP, "open %s: %s", probe, strerror(errno));
+    alt_target = (struct exec_target){.path = probe,
+                                      .name = probe,
+                                      .argv = alt_argv,
+                                      .argc = 5,
+                                      .envp = environ,
+                                      .fd = probe_fd,
+                                      .dirfd = AT_FDCWD,
+                                      .relname = probe};
     deliberate_at(DELIBERATE);
     size_t size = 8192; /* SIGSTKSZ as glibc defined it for decades */
-    for (int e = 0; e < 9; e++) {
+    for (int e = 0; e < EXEC_ENTRY_COUNT; e++) {
         fresh_leak(LEAK);
-        alt_entry = e;
+        alt_entry = (enum entry)e;
         pid_t pid = fork();
         if (pid == 0) {
             char *m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE,
@@ -505,8 +486,8 @@ static void case_altstack(void)
             _exit(HX_EXEC_FAILED);
         }
         if (pid < 0)
-            hdie(HX_SETUP, "fork: %s", strerror(errno));
-        hsay("altstack %s-%zu status %d", names[e], size, hwait(pid, 20));
+            fail(HX_SETUP, "fork: %s", strerror(errno));
+        say("altstack %s-%zu status %d", names[e], size, hwait(pid, 20));
     }
 }
 
@@ -541,7 +522,7 @@ static size_t depth_once(void (*fn)(void))
     pthread_attr_setstack(&a, stack_lo, STACK_SIZE);
     pthread_t t;
     if (pthread_create(&t, &a, thread_main, (void *)fn) != 0)
-        hdie(HX_SETUP, "pthread_create failed");
+        fail(HX_SETUP, "pthread_create failed");
     pthread_join(t, NULL);
     pthread_attr_destroy(&a);
     size_t i = 0;
@@ -628,7 +609,7 @@ static void measure(const struct stack_case *cases, size_t n, const char *suffix
         size_t used = d > baseline ? d - baseline : 0;
         if (used > worst)
             worst = used;
-        hsay("stack %s%s %zu", cases[i].name, suffix, used);
+        say("stack %s%s %zu", cases[i].name, suffix, used);
     }
 }
 
@@ -638,7 +619,7 @@ static void block_close_range(void)
     const char *what;
     int err = install_close_range_filter(ENOSYS, &what);
     if (err)
-        hdie(HX_SETUP, "seccomp: %s", strerror(err));
+        fail(HX_SETUP, "seccomp: %s", strerror(err));
 }
 
 /* Lowers the soft limit to one past the highest open fd and fills every
@@ -653,12 +634,12 @@ static void fill_table(void)
             top = fd;
     rl.rlim_cur = (rlim_t)top + 1;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        hdie(HX_SETUP, "setrlimit: %s", strerror(errno));
+        fail(HX_SETUP, "setrlimit: %s", strerror(errno));
     int fd;
     while ((fd = open("/dev/null", O_RDONLY)) >= 0)
         ;
     if (errno != EMFILE)
-        hdie(HX_SETUP, "filling the fd table: %s", strerror(errno));
+        fail(HX_SETUP, "filling the fd table: %s", strerror(errno));
 }
 
 static void case_stack(void)
@@ -666,7 +647,7 @@ static void case_stack(void)
     void *mem = mmap(NULL, STACK_SIZE + 65536, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
-        hdie(HX_SETUP, "mmap: %s", strerror(errno));
+        fail(HX_SETUP, "mmap: %s", strerror(errno));
     mprotect(mem, 65536, PROT_NONE); /* a guard below the stack */
     stack_lo = (unsigned char *)mem + 65536;
     missing = hpath(dir, "missing");
@@ -680,7 +661,7 @@ static void case_stack(void)
     huge_env = calloc(ENV_ENTRIES + 1, sizeof *huge_env);
     char *text = malloc((size_t)ENV_ENTRIES * 8);
     if (!huge_arg || !huge_env || !text || noexec_fd < 0)
-        hdie(HX_SETUP, "stack setup failed");
+        fail(HX_SETUP, "stack setup failed");
     for (int i = 0; i < ENV_ENTRIES; i++) {
         huge_env[i] = text + (size_t)i * 8;
         snprintf(huge_env[i], 8, "E%05d=", i);
@@ -691,7 +672,7 @@ static void case_stack(void)
         hopen_leak(leak_file);
 
     baseline = depth_of(s_noop);
-    hsay("stack baseline %zu", baseline);
+    say("stack baseline %zu", baseline);
     static const struct stack_case plain[] = {
         {"execve", s_execve},     {"execv", s_execv},         {"execvp", s_execvp},
         {"execvpe", s_execvpe},   {"execl", s_execl},         {"execle", s_execle},
@@ -714,7 +695,7 @@ static void case_stack(void)
         hopen_leak(leak_file);
     fill_table();
     measure(rung, sizeof rung / sizeof rung[0], "-probing-rung");
-    hsay("stack max %zu", worst);
+    say("stack max %zu", worst);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -730,23 +711,23 @@ int main(int argc, char **argv)
         else if (!which)
             which = argv[i];
         else
-            hdie(HX_USAGE, "usage: hard_hostile --probe PATH --dir DIR CASE");
+            fail(HX_USAGE, "usage: hard_hostile --probe PATH --dir DIR CASE");
     }
     if (!probe || !dir || !which)
-        hdie(HX_USAGE, "usage: hard_hostile --probe PATH --dir DIR CASE");
+        fail(HX_USAGE, "usage: hard_hostile --probe PATH --dir DIR CASE");
     plain_argv[0] = (char *)probe;
 
     hstack_8mib(); /* ARG_MAX: 2 MiB of arguments and environment, everywhere */
     for (int fd = DELIBERATE; fd <= LEAK; fd += LEAK - DELIBERATE)
         if (fcntl(fd, F_GETFD) != -1)
-            hdie(HX_SETUP, "fd %d is open already", fd);
+            fail(HX_SETUP, "fd %d is open already", fd);
     leak_file = hpath(dir, "leak");
     char *deliberate = hpath(dir, "deliberate");
     hwrite_file(leak_file, "l", 1, 0644);
     hwrite_file(deliberate, "d", 1, 0644);
     src_fd = open(deliberate, O_RDONLY | O_CLOEXEC);
     if (src_fd < 0)
-        hdie(HX_SETUP, "open %s: %s", deliberate, strerror(errno));
+        fail(HX_SETUP, "open %s: %s", deliberate, strerror(errno));
 
     if (strcmp(which, "argv-null") == 0)
         case_argv_null();
@@ -765,7 +746,7 @@ int main(int argc, char **argv)
     else if (strcmp(which, "stack") == 0)
         case_stack();
     else
-        hdie(HX_USAGE, "unknown case %s", which);
-    hsay("done failed %d", failed);
+        fail(HX_USAGE, "unknown case %s", which);
+    say("done failed %d", failed);
     return failed ? HX_FAILED : HX_OK;
 }

@@ -26,6 +26,9 @@
  * every run passed. */
 #include "hard_util.h"
 
+#include "common.h"
+#include "exec_entry.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -100,7 +103,11 @@ static uintptr_t pc_of(void *uc)
 /* The child's plan, ready before the signal can come. */
 static char *probe_argv[16];
 static char nums[5][28];
+static struct exec_target target;
 static int entry;
+
+/* The exec entries the runs rotate through. */
+static const enum entry rotation[] = {E_EXECVE, E_EXECV, E_EXECL, E_EXECLE, E_EXECVP};
 
 static void on_alarm(int sig, siginfo_t *si, void *uc)
 {
@@ -109,26 +116,7 @@ static void on_alarm(int sig, siginfo_t *si, void *uc)
     hwrite_str(1, "at ");
     hwrite_str(1, where(pc_of(uc)));
     hwrite_str(1, "\n");
-    char **a = probe_argv;
-    switch (entry % 5) {
-    case 0:
-        execve(a[0], a, environ);
-        break;
-    case 1:
-        execv(a[0], a);
-        break;
-    case 2:
-        execl(a[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-              (char *)NULL);
-        break;
-    case 3:
-        execle(a[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-               (char *)NULL, environ);
-        break;
-    default:
-        execvp(a[0], a);
-        break;
-    }
+    exec_entry(rotation[entry % (int)(sizeof rotation / sizeof rotation[0])], &target);
     _exit(HX_EXEC_FAILED);
 }
 
@@ -151,17 +139,17 @@ static void child(const char *probe, const char *dir, enum mode mode, int run)
     int src = open(deliberate, O_RDONLY | O_CLOEXEC);
     int toggled = open(deliberate, O_RDONLY | O_CLOEXEC);
     if (src < 0 || toggled < 0 || dup2(src, DELIBERATE_FD) != DELIBERATE_FD)
-        hdie(HX_SETUP, "deliberate fd: %s", strerror(errno));
+        fail(HX_SETUP, "deliberate fd: %s", strerror(errno));
     int leaks[4];
     leaks[0] = hopen_leak(leak);
     int pfd[2];
     if (pipe(pfd) != 0)
-        hdie(HX_SETUP, "pipe: %s", strerror(errno));
+        fail(HX_SETUP, "pipe: %s", strerror(errno));
     leaks[1] = pfd[0];
     leaks[2] = pfd[1];
     leaks[3] = open(lockfile, O_RDWR);
     if (leaks[3] < 0)
-        hdie(HX_SETUP, "open %s: %s", lockfile, strerror(errno));
+        fail(HX_SETUP, "open %s: %s", lockfile, strerror(errno));
 
     int n = 0;
     probe_argv[n++] = (char *)probe;
@@ -171,8 +159,14 @@ static void child(const char *probe, const char *dir, enum mode mode, int run)
         probe_argv[n++] = "--leak";
         probe_argv[n++] = hfdname(leaks[i], nums[i + 1]);
     }
-    /* execl/execle in on_alarm spell out these eleven entries. */
     probe_argv[n] = NULL;
+    target = (struct exec_target){.path = probe,
+                                  .name = probe,
+                                  .argv = probe_argv,
+                                  .argc = n,
+                                  .envp = environ,
+                                  .dirfd = AT_FDCWD,
+                                  .relname = probe};
     entry = run;
 
     struct sigaction sa;
@@ -186,7 +180,7 @@ static void child(const char *probe, const char *dir, enum mode mode, int run)
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
         arm(20000);
         fcntl(leaks[3], F_SETLKW, &fl); /* the parent holds it: blocks here */
-        hdie(HX_FAILED, "F_SETLKW returned: %s", strerror(errno));
+        fail(HX_FAILED, "F_SETLKW returned: %s", strerror(errno));
     }
     arm(1000 + (run * 7919L) % 9000);
     if (mode == REENTRANT) {
@@ -219,10 +213,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--timeout") == 0)
             timeout = atoi(argv[i + 1]);
         else
-            hdie(HX_USAGE, "unknown option %s", argv[i]);
+            fail(HX_USAGE, "unknown option %s", argv[i]);
     }
     if (!probe || runs <= 0 || timeout <= 0)
-        hdie(HX_USAGE, "usage: hard_signal --probe PATH [--runs N] [--timeout S]");
+        fail(HX_USAGE, "usage: hard_signal --probe PATH [--runs N] [--timeout S]");
     dl_iterate_phdr(find_ranges, NULL);
 
     char *dir = htempdir("hard-signal");
@@ -234,7 +228,7 @@ int main(int argc, char **argv)
     int lock = open(files[2], O_RDWR | O_CLOEXEC);
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
     if (lock < 0 || fcntl(lock, F_SETLK, &fl) != 0)
-        hdie(HX_SETUP, "locking %s: %s", files[2], strerror(errno));
+        fail(HX_SETUP, "locking %s: %s", files[2], strerror(errno));
 
     struct htally tally[MODES] = {{0}, {0}, {0}};
     static const char *const places[3] = {"lib", "libc", "main"};
@@ -243,10 +237,10 @@ int main(int argc, char **argv)
         enum mode mode = (enum mode)(r % MODES);
         int out[2];
         if (pipe2(out, O_CLOEXEC) != 0)
-            hdie(HX_SETUP, "pipe: %s", strerror(errno));
+            fail(HX_SETUP, "pipe: %s", strerror(errno));
         pid_t pid = fork();
         if (pid < 0)
-            hdie(HX_SETUP, "fork: %s", strerror(errno));
+            fail(HX_SETUP, "fork: %s", strerror(errno));
         if (pid == 0) {
             dup2(out[1], 1);
             child(probe, dir, mode, r / MODES);
@@ -273,7 +267,7 @@ int main(int argc, char **argv)
     for (int m = 0; m < MODES; m++)
         bad |= htally_say("signal", modes[m], &tally[m]);
     for (int m = HOT; m < MODES; m++)
-        hsay("interrupted %s lib %d libc %d main %d other %d", modes[m], at[m][0], at[m][1],
+        say("interrupted %s lib %d libc %d main %d other %d", modes[m], at[m][0], at[m][1],
              at[m][2], at[m][3]);
     for (int i = 0; i < 3; i++)
         unlink(files[i]);

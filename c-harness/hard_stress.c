@@ -1,7 +1,7 @@
 /* hard_stress --probe PATH [--fork N] [--vfork N] [--spawn N] [--threads T]
  *             [--timeout SECONDS]
  *
- * The load test of issue 6. T threads (default 4) churn malloc/free,
+ * The load test. T threads (default 4) churn malloc/free,
  * open/close, pipe, fcntl(F_SETFD) both ways, dup2 and ioctl, while the main
  * thread runs N fork+execs, N vfork+execs and N posix_spawns of hard_probe,
  * interleaved. Every child gets:
@@ -23,6 +23,7 @@
  * "fail KIND I code C". Exit 0 if every child passed, 1 if not, 4 on the
  * deadline (--timeout, default 600 s; "TIMEOUT during KIND I" says where). */
 #include "common.h"
+#include "exec_entry.h"
 #include "hard_util.h"
 
 #include <errno.h>
@@ -130,12 +131,12 @@ static void plan_child(struct child_plan *c, const char *probe, int d2, const ch
     c->leaks[0] = hopen_leak(leak_path);
     int pfd[2];
     if (pipe(pfd) != 0)
-        hdie(HX_SETUP, "pipe: %s", strerror(errno));
+        fail(HX_SETUP, "pipe: %s", strerror(errno));
     c->leaks[1] = pfd[0];
     c->leaks[2] = pfd[1];
     c->leaks[3] = socket(AF_UNIX, SOCK_STREAM, 0);
     if (c->leaks[3] < 0)
-        hdie(HX_SETUP, "socket: %s", strerror(errno));
+        fail(HX_SETUP, "socket: %s", strerror(errno));
     int nums[6] = {DELIBERATE_FD, d2, c->leaks[0], c->leaks[1], c->leaks[2], c->leaks[3]};
     for (int i = 0; i < 6; i++)
         (i < 2 ? hitoa : hfdname)(nums[i], c->nums[i]);
@@ -164,7 +165,7 @@ static int wait_child(pid_t pid)
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            hdie(HX_SETUP, "waitpid: %s", strerror(errno));
+            fail(HX_SETUP, "waitpid: %s", strerror(errno));
     return status_code(status);
 }
 
@@ -172,7 +173,7 @@ static int run_fork(const struct child_plan *c, int src)
 {
     pid_t pid = fork();
     if (pid < 0)
-        hdie(HX_SETUP, "fork: %s", strerror(errno));
+        fail(HX_SETUP, "fork: %s", strerror(errno));
     if (pid == 0) {
         if (dup2(src, DELIBERATE_FD) != DELIBERATE_FD)
             _exit(HX_EXEC_FAILED);
@@ -184,32 +185,34 @@ static int run_fork(const struct child_plan *c, int src)
 
 /* The vfork child rotates through four exec entries. It calls only dup2
  * (wrapped: records intent into the parent's memory) and the exec. */
+/* Out of line: a loop counter in run_vfork itself could be clobbered by vfork. */
+static __attribute__((noinline)) struct exec_target target_of(const struct child_plan *c)
+{
+    int argc = 0;
+    while (c->argv[argc])
+        argc++;
+    return (struct exec_target){.path = c->argv[0],
+                                .name = c->argv[0],
+                                .argv = c->argv,
+                                .argc = argc,
+                                .envp = environ,
+                                .dirfd = AT_FDCWD,
+                                .relname = c->argv[0]};
+}
+
 static int run_vfork(const struct child_plan *c, int src, int i)
 {
-    char *const *a = c->argv;
+    static const enum entry rotation[] = {E_EXECVE, E_EXECV, E_EXECL, E_EXECVP};
+    const struct exec_target target = target_of(c);
     pid_t pid = vfork();
     if (pid == 0) {
         if (dup2(src, DELIBERATE_FD) != DELIBERATE_FD)
             _exit(HX_EXEC_FAILED);
-        switch (i % 4) {
-        case 0:
-            execve(a[0], a, environ);
-            break;
-        case 1:
-            execv(a[0], a);
-            break;
-        case 2:
-            execl(a[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-                  a[12], (char *)NULL);
-            break;
-        default:
-            execvp(a[0], a);
-            break;
-        }
+        exec_entry(rotation[i % (int)(sizeof rotation / sizeof rotation[0])], &target);
         _exit(HX_EXEC_FAILED);
     }
     if (pid < 0)
-        hdie(HX_SETUP, "vfork: %s", strerror(errno));
+        fail(HX_SETUP, "vfork: %s", strerror(errno));
     return wait_child(pid);
 }
 
@@ -222,7 +225,7 @@ static int run_spawn(const struct child_plan *c, int src, int i)
     int err = (i % 2 ? posix_spawnp : posix_spawn)(&pid, c->argv[0], &fa, NULL, c->argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (err != 0)
-        hdie(HX_SETUP, "posix_spawn: %s", strerror(err));
+        fail(HX_SETUP, "posix_spawn: %s", strerror(err));
     return wait_child(pid);
 }
 
@@ -231,7 +234,7 @@ static int arg_int(const char *s)
     char *end;
     long v = strtol(s, &end, 10);
     if (*end || v < 0 || v > 10000000)
-        hdie(HX_USAGE, "bad number %s", s);
+        fail(HX_USAGE, "bad number %s", s);
     return (int)v;
 }
 
@@ -242,7 +245,7 @@ int main(int argc, char **argv)
     int threads = 4, timeout = 600;
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
-            hdie(HX_USAGE, "usage: see the comment at the top of hard_stress.c");
+            fail(HX_USAGE, "usage: see the comment at the top of hard_stress.c");
         if (strcmp(argv[i], "--probe") == 0)
             probe = argv[++i];
         else if (strcmp(argv[i], "--fork") == 0)
@@ -256,10 +259,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--timeout") == 0)
             timeout = arg_int(argv[++i]);
         else
-            hdie(HX_USAGE, "unknown option %s", argv[i]);
+            fail(HX_USAGE, "unknown option %s", argv[i]);
     }
     if (!probe || threads > MAX_THREADS)
-        hdie(HX_USAGE, "need --probe PATH (and at most %d threads)", MAX_THREADS);
+        fail(HX_USAGE, "need --probe PATH (and at most %d threads)", MAX_THREADS);
 
     signal(SIGALRM, on_deadline);
     alarm((unsigned)timeout);
@@ -270,13 +273,13 @@ int main(int argc, char **argv)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= (rlim_t)top) {
         rl.rlim_cur = rl.rlim_max;
         if (rl.rlim_cur <= (rlim_t)top || setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            hdie(HX_SETUP, "RLIMIT_NOFILE too low for the churn (need > %d)", top);
+            fail(HX_SETUP, "RLIMIT_NOFILE too low for the churn (need > %d)", top);
     }
     for (int fd = CHURN_BASE; fd < top; fd++)
         if (fcntl(fd, F_GETFD) != -1)
-            hdie(HX_SETUP, "fd %d is open already; the churn needs it", fd);
+            fail(HX_SETUP, "fd %d is open already; the churn needs it", fd);
     if (fcntl(DELIBERATE_FD, F_GETFD) != -1)
-        hdie(HX_SETUP, "fd %d is open already", DELIBERATE_FD);
+        fail(HX_SETUP, "fd %d is open already", DELIBERATE_FD);
 
     char *dir = htempdir("hard-stress");
     char *deliberate = hpath(dir, "deliberate"), *deliberate2 = hpath(dir, "deliberate2");
@@ -294,12 +297,12 @@ int main(int argc, char **argv)
     int src = open(deliberate, O_RDONLY | O_CLOEXEC);
     int d2 = open(deliberate2, O_RDONLY | O_CLOEXEC);
     if (src < 0 || d2 < 0 || fcntl(d2, F_SETFD, 0) != 0)
-        hdie(HX_SETUP, "opening the deliberate fds: %s", strerror(errno));
+        fail(HX_SETUP, "opening the deliberate fds: %s", strerror(errno));
 
     pthread_t tids[MAX_THREADS];
     for (int t = 0; t < threads; t++)
         if (pthread_create(&tids[t], NULL, churn, (void *)(intptr_t)t) != 0)
-            hdie(HX_SETUP, "pthread_create failed");
+            fail(HX_SETUP, "pthread_create failed");
 
     int most = n[0] > n[1] ? n[0] : n[1];
     most = most > n[2] ? most : n[2];
@@ -327,7 +330,7 @@ int main(int argc, char **argv)
     int bad = 0;
     for (int k = 0; k < K_COUNT; k++)
         bad |= htally_say("stress", kind_names[k], &tallies[k]);
-    hsay("churn ops %ld", atomic_load(&churn_ops));
+    say("churn ops %ld", atomic_load(&churn_ops));
 
     unlink(deliberate);
     unlink(deliberate2);

@@ -16,46 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void hsay(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsay_fd(1, "", fmt, ap);
-    va_end(ap);
-}
-
-void hdie(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsay_fd(1, "FATAL: ", fmt, ap);
-    va_end(ap);
-    _exit(code);
-}
-
-const char *hname(int err)
-{
-    static const struct {
-        int n;
-        const char *s;
-    } names[] = {
-        {0, "0"},           {EPERM, "EPERM"},     {ENOENT, "ENOENT"},   {EINTR, "EINTR"},
-        {EIO, "EIO"},       {E2BIG, "E2BIG"},     {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"},
-        {ECHILD, "ECHILD"}, {EAGAIN, "EAGAIN"},   {ENOMEM, "ENOMEM"},   {EACCES, "EACCES"},
-        {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},     {EEXIST, "EEXIST"},   {ENOTDIR, "ENOTDIR"},
-        {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"},   {EMFILE, "EMFILE"},   {ENOTTY, "ENOTTY"},
-        {ESPIPE, "ESPIPE"}, {ERANGE, "ERANGE"},   {ENOSYS, "ENOSYS"},   {ELOOP, "ELOOP"},
-        {ENAMETOOLONG, "ENAMETOOLONG"},           {EOPNOTSUPP, "EOPNOTSUPP"},
-        {ENOTSOCK, "ENOTSOCK"}, {ETXTBSY, "ETXTBSY"}, {12345, "SENTINEL"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].n == err)
-            return names[i].s;
-    static char buf[32];
-    snprintf(buf, sizeof buf, "E%d", err);
-    return buf;
-}
-
 void hwrite_str(int fd, const char *s)
 {
     ssize_t w = write(fd, s, strlen(s));
@@ -121,7 +81,7 @@ char *hpath(const char *dir, const char *name)
     size_t len = strlen(dir) + strlen(name) + 2;
     char *p = malloc(len);
     if (!p)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     snprintf(p, len, "%s/%s", dir, name);
     return p;
 }
@@ -130,11 +90,11 @@ void hwrite_file(const char *path, const void *data, size_t len, int mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
-        hdie(HX_SETUP, "create %s: %s", path, strerror(errno));
+        fail(HX_SETUP, "create %s: %s", path, strerror(errno));
     if (len && write(fd, data, len) != (ssize_t)len)
-        hdie(HX_SETUP, "write %s: %s", path, strerror(errno));
+        fail(HX_SETUP, "write %s: %s", path, strerror(errno));
     if (fchmod(fd, (mode_t)mode) != 0)
-        hdie(HX_SETUP, "chmod %s: %s", path, strerror(errno));
+        fail(HX_SETUP, "chmod %s: %s", path, strerror(errno));
     close(fd);
 }
 
@@ -142,17 +102,17 @@ int hopen_leak(const char *path)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        hdie(HX_SETUP, "open %s: %s", path, strerror(errno));
+        fail(HX_SETUP, "open %s: %s", path, strerror(errno));
     return fd;
 }
 
 int hmove_fd(int fd, int at)
 {
     if (fcntl(at, F_GETFD) != -1)
-        hdie(HX_SETUP, "fd %d is already open", at);
+        fail(HX_SETUP, "fd %d is already open", at);
     int got = fcntl(fd, F_DUPFD, at);
     if (got != at)
-        hdie(HX_SETUP, "F_DUPFD onto %d gave %d: %s", at, got, strerror(errno));
+        fail(HX_SETUP, "F_DUPFD onto %d gave %d: %s", at, got, strerror(errno));
     close(fd);
     return got;
 }
@@ -171,13 +131,13 @@ void htally_add(struct htally *t, const char *kind, int i, int code)
         t->other++;
     if (code != HP_OK && listed < 20) {
         listed++;
-        hsay("fail %s %d code %d%s", kind, i, code, code == -1 ? " (timeout)" : "");
+        say("fail %s %d code %d%s", kind, i, code, code == -1 ? " (timeout)" : "");
     }
 }
 
 int htally_say(const char *test, const char *kind, const struct htally *t)
 {
-    hsay("%s %s runs %d ok %d missing %d leaked %d other %d", test, kind, t->runs, t->ok, t->missing,
+    say("%s %s runs %d ok %d missing %d leaked %d other %d", test, kind, t->runs, t->ok, t->missing,
          t->leaked, t->other);
     return t->ok != t->runs;
 }
@@ -190,10 +150,10 @@ char *htempdir(const char *name)
     size_t len = strlen(tmp) + strlen(name) + sizeof "/-XXXXXX";
     char *dir = malloc(len);
     if (!dir)
-        hdie(HX_SETUP, "out of memory");
+        fail(HX_SETUP, "out of memory");
     snprintf(dir, len, "%s/%s-XXXXXX", tmp, name);
     if (!mkdtemp(dir))
-        hdie(HX_SETUP, "mkdtemp: %s", strerror(errno));
+        fail(HX_SETUP, "mkdtemp: %s", strerror(errno));
     return dir;
 }
 

@@ -1,6 +1,6 @@
-/* Shared by the hardening programs (hard_*.c, issue 6): report lines, fatal
- * errors, errno names, the hard_probe exit codes and tallies of them, waiting,
- * temporary files and limits. */
+/* Shared by the hardening programs (hard_*.c): the hard_probe exit codes and
+ * tallies of them, waiting, temporary files and limits. Report lines, fatal
+ * errors and errno names are common.h's say(), fail() and errno_name(). */
 #ifndef CLOEXEC_HARD_UTIL_H
 #define CLOEXEC_HARD_UTIL_H
 
@@ -25,16 +25,6 @@ enum hard_exit {
     HX_EXEC_FAILED = 50, /* a child's exec that should have worked returned */
     HX_SKIP = 77,        /* facility unavailable (reason on stdout) */
 };
-
-/* One formatted line (a '\n' is appended) to fd 1 with one write(2). */
-void hsay(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints "FATAL: message" on stdout and exits with code. */
-void hdie(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-
-/* "ENOENT", "E2BIG", ...; "E<n>" for others; "0" for 0. Static storage for
- * known values, a per-call buffer otherwise (not thread-safe for unknown). */
-const char *hname(int err);
 
 /* Writes a string with one write(2); async-signal-safe. */
 void hwrite_str(int fd, const char *s);
@@ -83,7 +73,7 @@ char *htempdir(const char *name);
  * a quarter of it at exec, is 2 MiB everywhere. Failures are ignored. */
 void hstack_8mib(void);
 
-/* Moves fd to exactly `at` with F_DUPFD (not an act of intent: SPEC K4),
+/* Moves fd to exactly `at` with F_DUPFD (not an act of intent: README, keep rule K4),
  * closing the original. Exits HX_SETUP if `at` was taken. */
 int hmove_fd(int fd, int at);
 

@@ -1,4 +1,4 @@
-# The hardening programs of issue 6 (c-harness/hard_*.c; the tests are
+# The hardening programs (c-harness/hard_*.c; the tests are
 # tests/hardening_*.rs). Included by the top-level Makefile, which defines
 # CC, HARNESS and LIB; `harness` builds these too.
 #
@@ -7,10 +7,13 @@
 #                 controls).
 
 HARD_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -pthread
-# Linked into each: hard_util (report lines, children, files), common (the
-# line writer under hsay/hdie) and close_range (hard_hostile's seccomp rung).
+# Linked into each: hard_util (tallies, children, files), common (report
+# lines, fatal errors, errno names) and close_range (hard_hostile's seccomp
+# rung). exec_entry.h and entry_points.h: the one exec-entry switch and the
+# one entry-point list.
 HARD_SRC    := c-harness/hard_util.c c-harness/common.c c-harness/close_range.c
-HARD_HDRS   := c-harness/hard_util.h c-harness/common.h c-harness/close_range.h
+HARD_HDRS   := c-harness/hard_util.h c-harness/common.h c-harness/close_range.h \
+               c-harness/exec_entry.h c-harness/entry_points.h
 HARD_PROGS  := hard_probe hard_stress hard_signal hard_errno hard_hostile
 
 harness: $(addprefix $(HARNESS)/,$(HARD_PROGS))

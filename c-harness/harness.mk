@@ -3,7 +3,8 @@
 
 HARNESS_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
 HARNESS_COMMON := c-harness/common.c
-HARNESS_HDRS   := c-harness/common.h c-harness/leaky.h c-harness/close_range.h
+HARNESS_HDRS   := c-harness/common.h c-harness/leaky.h c-harness/close_range.h \
+                  c-harness/exec_entry.h c-harness/entry_points.h
 HARNESS_LEAKY  := c-harness/leaky.c c-harness/entry.c c-harness/stress.c c-harness/seccomp.c \
                   c-harness/close_range.c
 

@@ -3,24 +3,9 @@
 #ifndef CLOEXEC_HARNESS_LEAKY_H
 #define CLOEXEC_HARNESS_LEAKY_H
 
-#include <stddef.h>
+#include "entry_points.h"
 
-enum entry {
-    E_EXECVE,
-    E_EXECV,
-    E_EXECVP,
-    E_EXECVPE,
-    E_EXECL,
-    E_EXECLE,
-    E_EXECLP,
-    E_FEXECVE,
-    E_EXECVEAT,
-    E_POSIX_SPAWN,
-    E_POSIX_SPAWNP,
-    E_SYSTEM,
-    E_POPEN,
-    E_COUNT,
-};
+#include <stddef.h>
 
 /* The l-variants (execl, execle, execlp) spell their arguments out, so the
  * probe may get at most this many arguments after its argv[0]. */

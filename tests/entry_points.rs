@@ -150,6 +150,8 @@ fn check_entry(entry: &str) {
 
 macro_rules! entry_tests {
     ($($entry:ident),* $(,)?) => {
+        /// The entries that have a test here.
+        const TESTED: &[&str] = &[$(stringify!($entry)),*];
         $(
             #[test]
             fn $entry() {
@@ -157,6 +159,12 @@ macro_rules! entry_tests {
             }
         )*
     };
+}
+
+/// A hook added to `c-harness/entry_points.h` needs its test here.
+#[test]
+fn every_entry_has_a_test() {
+    assert_eq!(TESTED, ENTRIES);
 }
 
 entry_tests!(

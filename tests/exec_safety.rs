@@ -187,13 +187,16 @@ fn check_stress(entry: &str, mode: &str, iters: u32, control_iters: u32) {
     }
 }
 
+// Each macro call below also names the entries it covers (`$list`), so
+// that `every_entry_is_tested_each_way` holds them against the one list.
 macro_rules! failed_exec_tests {
-    ($($name:ident => $entry:literal),* $(,)?) => {
+    ($list:ident; $($name:ident => $entry:literal),* $(,)?) => {
+        const $list: &[&str] = &[$($entry),*];
         $( #[test] fn $name() { check_failed_exec($entry); } )*
     };
 }
 
-failed_exec_tests!(
+failed_exec_tests!(FAILED_EXEC_TESTED;
     failed_execve => "execve",
     failed_execv => "execv",
     failed_execvp => "execvp",
@@ -210,12 +213,14 @@ failed_exec_tests!(
 );
 
 macro_rules! stress_tests {
-    ($mode:literal, $iters:literal, $control:literal; $($name:ident => $entry:literal),* $(,)?) => {
+    ($list:ident, $mode:literal, $iters:literal, $control:literal;
+     $($name:ident => $entry:literal),* $(,)?) => {
+        const $list: &[&str] = &[$($entry),*];
         $( #[test] fn $name() { check_stress($entry, $mode, $iters, $control); } )*
     };
 }
 
-stress_tests!("--vfork", 50, 3;
+stress_tests!(VFORK_TESTED, "--vfork", 50, 3;
     vfork_execve => "execve",
     vfork_execv => "execv",
     vfork_execvp => "execvp",
@@ -227,7 +232,7 @@ stress_tests!("--vfork", 50, 3;
     vfork_execveat => "execveat",
 );
 
-stress_tests!("--threads-fork", 200, 3;
+stress_tests!(THREADS_FORK_TESTED, "--threads-fork", 200, 3;
     threads_fork_execve => "execve",
     threads_fork_execv => "execv",
     threads_fork_execvp => "execvp",
@@ -239,7 +244,7 @@ stress_tests!("--threads-fork", 200, 3;
     threads_fork_execveat => "execveat",
 );
 
-stress_tests!("--signal", 200, 3;
+stress_tests!(SIGNAL_TESTED, "--signal", 200, 3;
     signal_execve => "execve",
     signal_execv => "execv",
     signal_execvp => "execvp",
@@ -253,9 +258,20 @@ stress_tests!("--signal", 200, 3;
 
 // The spawn entries run in the threaded parent itself, while the other
 // threads are inside the intent-recording calls.
-stress_tests!("--threads-fork", 100, 3;
+stress_tests!(THREADS_SPAWN_TESTED, "--threads-fork", 100, 3;
     threads_spawn_posix_spawn => "posix_spawn",
     threads_spawn_posix_spawnp => "posix_spawnp",
     threads_spawn_system => "system",
     threads_spawn_popen => "popen",
 );
+
+/// A hook added to `c-harness/entry_points.h` needs its tests here.
+#[test]
+fn every_entry_is_tested_each_way() {
+    let spawners: Vec<&str> = ENTRIES.iter().copied().filter(|e| !is_exec(e)).collect();
+    assert_eq!(FAILED_EXEC_TESTED, ENTRIES, "--fail-first");
+    assert_eq!(VFORK_TESTED, EXEC_ENTRIES, "--vfork");
+    assert_eq!(THREADS_FORK_TESTED, EXEC_ENTRIES, "--threads-fork");
+    assert_eq!(SIGNAL_TESTED, EXEC_ENTRIES, "--signal");
+    assert_eq!(THREADS_SPAWN_TESTED, spawners, "--threads-fork, spawners");
+}

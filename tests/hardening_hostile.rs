@@ -1,4 +1,4 @@
-//! Issue 6, hostile input: real execs with strange argv and environments,
+//! Hostile input: real execs with strange argv and environments,
 //! fds near the hard limit, invalid pointers, a small signal stack, and the
 //! exec path's stack use, measured.
 //!
@@ -146,10 +146,12 @@ fn hundred_thousand_environment_entries() {
 #[test]
 fn fd_numbers_near_the_hard_limit() {
     let (_, out) = check("nearlimit", &[]);
-    // The fd beyond the intent capacity needs a hard limit above 70000,
-    // which only root can raise.
+    // The fd beyond the intent capacity needs a hard limit above 70000.
+    // Raising it takes CAP_SYS_RESOURCE, which a container may withhold even
+    // from root: that part is then left out, said on stderr, and not made a
+    // failure under CLOEXEC_TEST_REQUIRE (no package can bring it).
     for line in out.stdout.lines().filter(|l| l.contains("skipped")) {
-        missing(line, "CI runs as root, which can raise the hard limit");
+        eprintln!("part left out: {line}");
     }
     assert!(statuses("nearlimit", &out.stdout).len() >= 3);
 }

@@ -1,4 +1,4 @@
-//! Issue 6, load: the library under a threaded, fd-churning program that
+//! Load: the library under a threaded, fd-churning program that
 //! forks, vforks and spawns hundreds of times, and exec from a signal
 //! handler that interrupted a wrapped call.
 //!

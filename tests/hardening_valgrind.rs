@@ -1,4 +1,4 @@
-//! Issue 6, memory checks: valgrind's memcheck runs the hardening programs
+//! Memory checks: valgrind's memcheck runs the hardening programs
 //! under the library and finds no error.
 //!
 //! `--trace-children=no`: an exec that works leaves valgrind (the probe runs

@@ -1,7 +1,8 @@
-//! What a user sees (SPEC §3, §4): the `info` and `debug` lines, audit
-//! mode, `CLOEXEC_MODE=off`, bad settings, and log files that cannot be
-//! written. The leaky parent runs the (static, never preloaded) probe
-//! through `execve`, so every `libcloexec[…]` line comes from the parent.
+//! What a user sees (README "Settings" and "Logging"; man page LOGGING and
+//! AUDIT MODE): the `info` and `debug` lines, audit mode, `CLOEXEC_MODE=off`,
+//! bad settings, and log files that cannot be written. The leaky parent runs
+//! the (static, never preloaded) probe through `execve`, so every
+//! `libcloexec[…]` line comes from the parent.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! Mixed cases of issue #3: one exec carries an accidental leak and a
-//! deliberate fd together, and under the default `smart` policy only the
-//! deliberate one may arrive.
+//! Mixed cases (README "What is kept: the keep rules"): one exec carries an
+//! accidental leak and a deliberate fd together, and under the default
+//! `smart` policy only the deliberate one may arrive.
 //!
 //! The probe is `ls -l /proc/self/fd` in the new program. Every test runs the
 //! same thing without the library first, as the control that shows the leak

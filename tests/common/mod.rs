@@ -16,6 +16,8 @@
 //!   probe (same number and same target).
 //! - [`TempDir`] is a fresh directory per call, safe in parallel, removed on drop.
 //! - [`fixture`] is a path under `tests/fixtures`.
+//! - The hooks: [`ENTRIES`], [`EXEC_ENTRIES`] and [`HOOKS`], read from
+//!   `c-harness/entry_points.h`, the list the C harness uses too.
 //! - Other programs: [`unpreloaded`] keeps this process's environment less
 //!   `LD_PRELOAD` and `CLOEXEC_*`; [`text`] reads their output; [`PYTHON`].
 //! - Prerequisites: [`require`] (a program), [`require_root`], [`missing`]
@@ -24,6 +26,11 @@
 //!
 //! Each test binary compiles this module on its own and uses part of it.
 #![allow(dead_code)]
+
+mod entry_points;
+// Each test binary uses part of these, like the rest of this module.
+#[allow(unused_imports)]
+pub use entry_points::{ENTRIES, EXEC_ENTRIES, HOOKS};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -502,29 +509,6 @@ pub fn leaks_seen(leaks: &BTreeMap<i32, Leak>, fds: &BTreeMap<i32, String>) -> V
         .map(|(n, _)| *n)
         .collect()
 }
-
-/// The 13 entry points, as the leaky parent names them.
-pub const ENTRIES: [&str; 13] = [
-    "execve",
-    "execv",
-    "execvp",
-    "execvpe",
-    "execl",
-    "execle",
-    "execlp",
-    "fexecve",
-    "execveat",
-    "posix_spawn",
-    "posix_spawnp",
-    "system",
-    "popen",
-];
-
-/// The nine that replace the caller (usable in a vfork child, a fork child
-/// of a threaded program, a signal handler).
-pub const EXEC_ENTRIES: [&str; 9] = [
-    "execve", "execv", "execvp", "execvpe", "execl", "execle", "execlp", "fexecve", "execveat",
-];
 
 /// A `leaky` command: `leaky ENTRY OPTIONS... -- probe PROBE_ARGS...`.
 /// (Its temp files carry its pid and are unlinked at once, so runs in
