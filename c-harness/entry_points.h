@@ -35,7 +35,10 @@
     X(dup3, DUP3) \
     X(fcntl, FCNTL) \
     X(fcntl64, FCNTL64) \
-    X(ioctl, IOCTL)
+    X(ioctl, IOCTL) \
+    X(flock, FLOCK) \
+    X(lockf, LOCKF) \
+    X(lockf64, LOCKF64)
 
 /* The entry points as one enum, the exec entries first: E_EXECVE, ... */
 #define ENTRY_ENUM_ITEM(name, NAME) E_##NAME,
