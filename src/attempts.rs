@@ -21,6 +21,7 @@
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
+use crate::ffi::CStrPtr;
 use crate::sys::{self, Errno, FileId};
 
 /// What an exec attempt runs, as far as a cheap check can see.
@@ -30,7 +31,7 @@ pub enum Exec {
     Path { dirfd: c_int, path: *const c_char },
     /// A name looked up in `PATH` (`execvp` and kin without a slash).
     Search {
-        file: *const c_char,
+        file: CStrPtr,
         path_var: Option<&'static [u8]>,
     },
     /// An open fd run as it is (`fexecve`, `execveat` with an empty path).
@@ -48,24 +49,21 @@ const CANDIDATE: usize = 512;
 /// program is missing or not executable. `None` means it runs, or that the
 /// check cannot tell (those attempts log as today).
 ///
-/// # Safety-relevant contract
-/// `path`/`file` must be readable C strings (the guard checks with
-/// `sys::path_is_readable` first); `file` is read here, `path` only by the
-/// kernel.
+/// `path` is read only by the kernel; `file` is read here, so the guard
+/// checks it with `sys::path_is_readable` first.
 pub fn will_fail(exec: Exec) -> Option<Errno> {
     match exec {
         Exec::Path { dirfd, path } => definite(sys::access_exec(dirfd, path).err()?),
         Exec::Fd(fd) => definite(sys::fcntl_getfd(fd).err()?),
         Exec::Search { file, path_var } => {
-            // SAFETY: the caller passes a readable C string (see above).
-            let name = unsafe { core::ffi::CStr::from_ptr(file) }.to_bytes();
+            let name = file.bytes()?;
             if name.is_empty() {
                 return Some(Errno(libc::ENOENT));
             }
             if name.contains(&b'/') {
                 return will_fail(Exec::Path {
                     dirfd: libc::AT_FDCWD,
-                    path: file,
+                    path: file.as_ptr(),
                 });
             }
             search_fails(name, path_var.unwrap_or(DEFAULT_PATH))
@@ -359,9 +357,8 @@ mod tests {
     fn candidates_join_dir_and_name() {
         let mut buf = [0u8; CANDIDATE];
         let p = candidate(&mut buf, b"/usr/bin", b"true").unwrap();
-        // SAFETY: candidate wrote a NUL-terminated string into buf.
-        let s = unsafe { core::ffi::CStr::from_ptr(p) };
-        assert_eq!(s.to_bytes(), b"/usr/bin/true");
+        assert_eq!(p, buf.as_ptr().cast());
+        assert_eq!(&buf[..14], b"/usr/bin/true\0");
         candidate(&mut buf, b"", b"x").unwrap();
         assert_eq!(&buf[..4], b"./x\0");
         let long = [b'a'; CANDIDATE];
@@ -380,9 +377,9 @@ mod tests {
         let d = dir.to_str().unwrap();
         let path = format!("/nonexistent-cloexec:{d}").into_bytes();
         let leaked: &'static [u8] = Box::leak(path.into_boxed_slice());
-        let fails = |name: &core::ffi::CStr| {
+        let fails = |name: &'static core::ffi::CStr| {
             will_fail(Exec::Search {
-                file: name.as_ptr(),
+                file: name.into(),
                 path_var: Some(leaked),
             })
         };
@@ -391,7 +388,7 @@ mod tests {
         assert_eq!(fails(c"plain"), Some(Errno(libc::EACCES)));
         assert_eq!(fails(c""), Some(Errno(libc::ENOENT)));
         let sh = will_fail(Exec::Search {
-            file: c"sh".as_ptr(),
+            file: c"sh".into(),
             path_var: None,
         });
         assert_eq!(sh, None, "sh is in /bin:/usr/bin");

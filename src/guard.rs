@@ -5,15 +5,16 @@
 //! and the kernel through raw system calls, and writes only fd flags, the
 //! sweep's sticky flag and log lines.
 
-use core::ffi::{CStr, c_char, c_int};
+use core::ffi::{CStr, c_int};
 use core::fmt::{self, Write};
 
 use crate::attempts::{self, Attempt, Exec};
+use crate::ffi::{self, CStrArray, CStrPtr};
 use crate::keepset::KeepSet;
 use crate::logger::{Bytes, LineBuf};
 use crate::policy::{self, ExecRequest, ProcessView, Rule};
 use crate::settings::{Mode, Policy};
-use crate::state::{self, CStrArray, Global};
+use crate::state::{self, Global};
 use crate::{registry, sweep, sys};
 
 /// The hooked entry points, for the log.
@@ -67,7 +68,7 @@ impl Call {
 pub struct Launch {
     pub call: Call,
     /// The path, file or command, for the log (may be NULL).
-    pub program: *const c_char,
+    pub program: CStrPtr,
     /// The fd that `fexecve`/`execveat` run.
     pub program_fd: Option<c_int>,
     /// The argument vector; for `system`/`popen`, a one-element view of the command.
@@ -80,7 +81,7 @@ pub struct Launch {
 #[derive(Clone, Copy)]
 pub enum Args {
     Vector(CStrArray),
-    Command(*const c_char),
+    Command(CStrPtr),
 }
 
 impl Args {
@@ -91,21 +92,16 @@ impl Args {
     fn iter(self) -> impl Iterator<Item = &'static [u8]> {
         let (vector, command) = match self {
             Args::Vector(v) => (Some(v.iter()), None),
-            Args::Command(c) => (None, c_bytes(c)),
+            Args::Command(c) => (None, c.bytes()),
         };
         vector.into_iter().flatten().chain(command)
     }
 }
 
-fn c_bytes(p: *const c_char) -> Option<&'static [u8]> {
-    // SAFETY: hooks pass their caller's C string, NUL-terminated or NULL.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
-}
-
 impl Launch {
     /// The environment for calls that take none: the caller's `environ`.
     pub fn current_env() -> CStrArray {
-        state::environment()
+        ffi::environment()
     }
 
     fn request<'t>(
@@ -127,13 +123,13 @@ impl Launch {
     /// empty path), read into `link`; of a command's first word.
     fn target<'b>(&self, link: &'b mut [u8; TARGET_LINK]) -> Option<&'b [u8]> {
         if let Args::Command(command) = self.args {
-            return Some(policy::basename(policy::command_program(c_bytes(command)?)));
+            return Some(policy::basename(policy::command_program(command.bytes()?)));
         }
         if !self.program.is_null() {
-            if !sys::path_is_readable(self.program) {
+            if !sys::path_is_readable(self.program.as_ptr()) {
                 return None;
             }
-            if let Some(path) = c_bytes(self.program).filter(|p| !p.is_empty()) {
+            if let Some(path) = self.program.bytes().filter(|p| !p.is_empty()) {
                 return Some(policy::basename(path));
             }
         }
@@ -159,20 +155,20 @@ impl Launch {
             Call::Fexecve => self.program_fd.map(Exec::Fd),
             // The PATH search uses the caller's PATH, even for execvpe.
             Call::Execvp | Call::Execvpe | Call::Execlp => {
-                (!path.is_null() && sys::path_is_readable(path)).then(|| Exec::Search {
+                (!path.is_null() && sys::path_is_readable(path.as_ptr())).then(|| Exec::Search {
                     file: path,
-                    path_var: state::environment()
+                    path_var: ffi::environment()
                         .iter()
                         .find_map(|var| var.strip_prefix(b"PATH=")),
                 })
             }
-            Call::Execveat if c_bytes(path).is_some_and(|p| p.is_empty()) => {
+            Call::Execveat if path.bytes().is_some_and(|p| p.is_empty()) => {
                 self.program_fd.map(Exec::Fd)
             }
             Call::Execve | Call::Execv | Call::Execl | Call::Execle | Call::Execveat => {
                 (!path.is_null()).then(|| Exec::Path {
                     dirfd: self.program_fd.unwrap_or(libc::AT_FDCWD),
-                    path,
+                    path: path.as_ptr(),
                 })
             }
         }
@@ -315,7 +311,7 @@ struct Program<'a>(&'a Launch);
 
 impl fmt::Display for Program<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (c_bytes(self.0.program), self.0.program_fd) {
+        match (self.0.program.bytes(), self.0.program_fd) {
             (Some(path), _) => write!(f, "{}", Bytes(path)),
             (None, Some(fd)) => write!(f, "fd {fd}"),
             (None, None) => f.write_str("?"),

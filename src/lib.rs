@@ -9,21 +9,32 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`hooks`] | the exported symbols, a few lines each; naked trampolines for the variadic ones and the intent fast path |
+//! | [`hooks`] | the exported symbols, a few lines each, and the constructor; naked trampolines for the variadic ones and the intent fast path |
 //! | [`guard`] | the exec path: decide, sweep, report |
 //! | [`attempts`] | exec attempts that will fail, and the fds swept for them carried to the one that runs |
 //! | [`policy`] | pure keep decisions (K2–K10) |
-//! | [`numbers`] | the splitting rule: where text names an fd as a number (K5, K6) |
+//! | [`numbers`] | fd numbers, and the splitting rule: where text names an fd as a number (K5, K6) |
 //! | [`conventions`] | the environment's fd-passing conventions (K6), one table entry each |
 //! | [`keepset`] | the fixed-capacity set of kept fd ranges |
 //! | [`sweep`] | the `close_range` → `/proc/self/fd` → probing ladder |
-//! | [`registry`] | inherited snapshot (K3), intent records (K4), lock records (K9) |
+//! | [`registry`] | inherited snapshot (K3: taken at load), intent records (K4), lock records (K9) |
 //! | [`settings`] | pure parsing of `CLOEXEC_*` |
-//! | [`state`] | the load-time work and the state it leaves |
+//! | [`state`] | the load-time work, and the [`state::Global`] it publishes |
+//! | [`once`] | the write-once cell that publishes it |
 //! | [`real`] | the real libc symbols, resolved at load |
 //! | [`nextsym`] | `dlsym(RTLD_NEXT)` for many names in one walk of the loaded objects |
 //! | [`logger`] | the no-alloc, one-`write` logger |
+//! | [`ffi`] | C's data: C strings and string arrays, `environ`, `errno` |
 //! | [`sys`] | raw system calls: the only place that talks to the kernel |
+//!
+//! `numbers`, `conventions`, `keepset` and `settings` depend on nothing
+//! outside that set (and `core`, `log`): the `cloexec` command compiles
+//! them in too, so it reads settings and K2/K6 as the library does.
+//!
+//! `unsafe` is denied crate-wide and allowed only in the modules that talk
+//! to C or the kernel: [`sys`], [`real`], [`nextsym`], [`hooks`], [`ffi`],
+//! and [`once`] (an `UnsafeCell` behind an atomic). Every `unsafe` block
+//! says why it is sound in a `// SAFETY:` line.
 //!
 //! ## Async-signal-safety
 //!
@@ -48,6 +59,7 @@
 
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(test, allow(dead_code))]
+#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     deny(
@@ -62,31 +74,31 @@
 
 pub mod attempts;
 pub mod conventions;
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod guard;
 #[cfg(not(test))]
+#[allow(unsafe_code)]
 pub mod hooks;
 pub mod keepset;
 pub mod logger;
+#[allow(unsafe_code)]
 pub mod nextsym;
 pub mod numbers;
+#[allow(unsafe_code)]
+pub mod once;
 pub mod policy;
+#[allow(unsafe_code)]
 pub mod real;
 pub mod registry;
 pub mod settings;
 pub mod state;
 pub mod sweep;
+#[allow(unsafe_code)]
 pub mod sys;
-
-/// The load-time work: see [`state`].
-#[cfg(not(test))]
-#[ctor::ctor(unsafe)]
-fn load() {
-    state::ensure_init();
-}
 
 #[cfg(not(test))]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: abort is async-signal-safe and never returns.
-    unsafe { libc::abort() }
+    ffi::abort()
 }

@@ -8,8 +8,9 @@
 
 use core::fmt::{self, Write};
 
-use crate::settings::{BadParts, Level};
-use crate::{state, sys};
+use crate::once::InitCell;
+use crate::settings::{BadParts, Level, Settings};
+use crate::sys;
 
 /// The longest line written; a longer one is cut and ends with [`CUT_MARK`].
 pub const LINE_CAPACITY: usize = 1024;
@@ -133,20 +134,25 @@ struct Logger;
 
 static LOGGER: Logger = Logger;
 
-/// Installs the logger if the settings may want a line now: `info` and
-/// `debug` log at every exec. At `warn` and `error` lines are rare, so the
-/// logger is installed only just before one ([`ensure_installed`]): touching
-/// the `log` crate's statics costs each process start a page fault.
-pub fn install_if_chatty(level: Level) {
-    if level >= Level::Info {
-        install(level);
+/// The process's settings (level and log file), given once at load.
+static SETTINGS: InitCell<&'static Settings> = InitCell::new();
+
+/// Takes the settings, and installs the logger if they may want a line
+/// now: `info` and `debug` log at every exec. At `warn` and `error` lines
+/// are rare, so the logger is installed only just before one
+/// ([`ensure_installed`]): touching the `log` crate's statics costs each
+/// process start a page fault. Called once, by the constructor.
+pub fn configure(settings: &'static Settings) {
+    SETTINGS.init_once(|| settings);
+    if settings.log_level >= Level::Info {
+        install(settings.log_level);
     }
 }
 
 /// Installs the logger (idempotent) before a warning or an error.
 pub fn ensure_installed() {
-    if let Some(global) = state::get() {
-        install(global.settings.log_level);
+    if let Some(settings) = SETTINGS.get() {
+        install(settings.log_level);
     }
 }
 
@@ -182,7 +188,7 @@ impl log::Log for Logger {
 
 /// Writes one finished line to the log file, or to stderr.
 fn emit(line: &[u8]) {
-    let log_file = state::get().and_then(|g| g.settings.log_file.as_ref());
+    let log_file = SETTINGS.get().and_then(|s| s.log_file.as_ref());
     match log_file {
         None => {
             let _ = sys::write(2, line);

@@ -122,7 +122,7 @@ pub fn resolve_all() {
 /// with no string measured: most variables differ at their first byte.
 fn environment_flags() -> (bool, bool) {
     let (mut loader_may_differ, mut check) = (false, false);
-    for var in entries(crate::state::environment().0) {
+    for var in entries(crate::ffi::environment().as_ptr()) {
         // SAFETY: `var` is a NUL-terminated entry of `environ`.
         let starts = |prefix: &[u8]| unsafe { starts_with(var, prefix) };
         loader_may_differ |= starts(b"LD_AUDIT=") || starts(b"LD_DYNAMIC_WEAK=");
@@ -237,10 +237,4 @@ fn load(slot: &AtomicUsize, name: &[u8]) -> usize {
     let addr = lookup(name);
     slot.store(addr, Ordering::Release);
     addr
-}
-
-/// Sets `errno` for a hook whose real function is missing.
-pub fn fail_with_enosys() {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = libc::ENOSYS };
 }

@@ -16,11 +16,18 @@
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::FileId;
+use crate::sys::{self, Errno, FileId};
 
-/// Room for every fd the load-time snapshot can see (it covers fds below
-/// `state::SNAPSHOT_WINDOW`).
-pub const INHERITED_CAPACITY: usize = crate::state::SNAPSHOT_WINDOW;
+/// The snapshot covers fds below this number: one `ppoll` over them (no
+/// `/proc`), about 12 ns a number, paid by every process at start. Chosen by
+/// measurement (`make bench`): 1024 cost 17 µs a process start, 256 about
+/// 4 µs. An fd inherited at or above it is not recorded, so it is swept
+/// unless another rule (K2, K4–K6) keeps it. Shells hand out 3–255 (bash
+/// `exec {fd}>` starts at 10, `<(…)` counts down from 63).
+pub const SNAPSHOT_WINDOW: usize = 256;
+
+/// Room for every fd the snapshot can see.
+pub const INHERITED_CAPACITY: usize = SNAPSHOT_WINDOW;
 
 /// Intent is recorded for fds below this number only. Intent on a higher fd
 /// is not recorded, so that fd is swept (fail closed: a leak is what this
@@ -100,6 +107,35 @@ pub fn inherited() -> impl Iterator<Item = (c_int, FileId)> {
         .iter()
         .take(n)
         .map(|slot| (slot.fd.load(Ordering::Relaxed) as c_int, slot.id.load()))
+}
+
+/// K3: records every fd below [`SNAPSHOT_WINDOW`] (and the soft
+/// `RLIMIT_NOFILE`) open now, with its identity: one `ppoll` to find them,
+/// one `fstat` each. Called only from the constructor.
+pub fn snapshot_inherited() {
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; SNAPSHOT_WINDOW];
+    for (slot, fd) in fds.iter_mut().zip(0..) {
+        slot.fd = fd;
+    }
+    let mut window = fds.get_mut(3..).unwrap_or(&mut []);
+    // ppoll refuses more entries than the soft RLIMIT_NOFILE (EINVAL); only
+    // then is the limit worth a system call of its own.
+    if sys::poll_now(window) == Err(Errno::EINVAL) {
+        let limit = sys::nofile_soft_limit().map_or(0, |n| n.min(SNAPSHOT_WINDOW as u64) as usize);
+        window = window.get_mut(..limit.saturating_sub(3)).unwrap_or(&mut []);
+        if sys::poll_now(window).is_err() {
+            return;
+        }
+    }
+    for slot in window.iter().filter(|s| s.revents & libc::POLLNVAL == 0) {
+        if let Ok(id) = sys::fstat_id(slot.fd) {
+            add_inherited(slot.fd, id);
+        }
+    }
 }
 
 /// Locks are recorded for fds below this number, as intent is.

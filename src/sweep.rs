@@ -6,9 +6,9 @@
 //!    per gap between kept ranges: k+1 system calls, whatever the number of
 //!    open fds. Linux ≥ 5.11.
 //! 2. [`by_proc`]: raw `getdents64` over `/proc/self/fd` into a stack
-//!    buffer, then `F_GETFD`/`F_SETFD` per open fd outside the keep set.
+//!    buffer, then one `F_SETFD` per open fd outside the keep set.
 //!    Used when `close_range` is missing or blocked.
-//! 3. [`by_probing`]: `F_GETFD` on every number from 3 up to the soft
+//! 3. [`by_probing`]: `F_SETFD` on every number from 3 up to the soft
 //!    `RLIMIT_NOFILE`, capped at [`PROBE_CAP`]. Used when `/proc` cannot be
 //!    opened (no procfs, or no free fd: `EMFILE`).
 //!
@@ -207,8 +207,11 @@ mod tests {
     fn check_rung(rung: impl Fn(&KeepSet)) {
         let fds: Vec<c_int> = (0..3)
             .map(|_| {
-                // SAFETY: plain open(2) of a static path, for the test only.
-                unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) }
+                use std::os::fd::IntoRawFd;
+                let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+                // std opens close-on-exec; a leak has no such flag.
+                sys::fcntl_setfd(fd, 0).unwrap();
+                fd
             })
             .collect();
         let [leak, kept, leak2] = fds[..] else {

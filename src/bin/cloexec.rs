@@ -16,6 +16,7 @@
 //! skips std's runtime and calls `execvp` itself.
 
 #![cfg_attr(not(test), no_main)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 // The crate root's modules would live beside it, in src/bin/; keep them in
 // this binary's own folder instead.

@@ -5,19 +5,31 @@
 use core::ffi::{c_char, c_int};
 
 use super::{FAILED, forward};
+use crate::ffi::{CStrArray, CStrPtr};
 use crate::guard::{self, Args, Call, Launch};
 use crate::real;
-use crate::state::CStrArray;
 
 type Argv = *const *const c_char;
 
-fn launch(call: Call, program: *const c_char, argv: Argv, env: Option<Argv>) -> Launch {
+/// # Safety
+/// `program` is NULL or a C string, `argv` and `env` NULL or
+/// NULL-terminated arrays of C strings, all valid until the hook returns:
+/// the contract of every exec function.
+unsafe fn launch(call: Call, program: *const c_char, argv: Argv, env: Option<Argv>) -> Launch {
+    // SAFETY: the function's contract, passed on.
+    let (program, args, env) = unsafe {
+        (
+            CStrPtr::new(program),
+            CStrArray::new(argv),
+            env.map(|envp| CStrArray::new(envp)),
+        )
+    };
     Launch {
         call,
         program,
         program_fd: None,
-        args: Args::Vector(CStrArray(argv)),
-        env: env.map_or_else(Launch::current_env, CStrArray),
+        args: Args::Vector(args),
+        env: env.unwrap_or_else(Launch::current_env),
     }
 }
 
@@ -25,7 +37,8 @@ fn launch(call: Call, program: *const c_char, argv: Argv, env: Option<Argv>) -> 
 /// As execve(2): NUL-terminated `path`, NULL-terminated `argv` and `envp`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    guard::before_exec(&launch(Call::Execve, path, argv, Some(envp)));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { launch(Call::Execve, path, argv, Some(envp)) });
     // SAFETY: forwarding the caller's arguments unchanged.
     forward(real::execve(), FAILED, |f| unsafe { f(path, argv, envp) })
 }
@@ -34,7 +47,8 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 /// As execv(3).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
-    guard::before_exec(&launch(Call::Execv, path, argv, None));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { launch(Call::Execv, path, argv, None) });
     // SAFETY: forwarding the caller's arguments unchanged.
     forward(real::execv(), FAILED, |f| unsafe { f(path, argv) })
 }
@@ -43,7 +57,8 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
 /// As execvp(3). The real `execvp` does the PATH search.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
-    guard::before_exec(&launch(Call::Execvp, file, argv, None));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { launch(Call::Execvp, file, argv, None) });
     // SAFETY: forwarding the caller's arguments unchanged.
     forward(real::execvp(), FAILED, |f| unsafe { f(file, argv) })
 }
@@ -52,7 +67,8 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 /// As execvpe(3).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    guard::before_exec(&launch(Call::Execvpe, file, argv, Some(envp)));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { launch(Call::Execvpe, file, argv, Some(envp)) });
     // SAFETY: forwarding the caller's arguments unchanged.
     forward(real::execvpe(), FAILED, |f| unsafe { f(file, argv, envp) })
 }
@@ -62,7 +78,8 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) ->
 /// through `/dev/fd/N`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
-    let mut l = launch(Call::Fexecve, core::ptr::null(), argv, Some(envp));
+    // SAFETY: the caller's arguments, under this function's contract.
+    let mut l = unsafe { launch(Call::Fexecve, core::ptr::null(), argv, Some(envp)) };
     l.program_fd = Some(fd);
     guard::before_exec(&l);
     // SAFETY: forwarding the caller's arguments unchanged.
@@ -80,7 +97,8 @@ pub unsafe extern "C" fn execveat(
     envp: Argv,
     flags: c_int,
 ) -> c_int {
-    let mut l = launch(Call::Execveat, path, argv, Some(envp));
+    // SAFETY: the caller's arguments, under this function's contract.
+    let mut l = unsafe { launch(Call::Execveat, path, argv, Some(envp)) };
     l.program_fd = (dirfd >= 0).then_some(dirfd);
     guard::before_exec(&l);
     // SAFETY: forwarding the caller's arguments unchanged.
@@ -108,18 +126,21 @@ pub unsafe extern "C" fn cloexec_internal_execl(
 ) -> c_int {
     match kind {
         EXECLE => {
-            guard::before_exec(&launch(Call::Execle, path, argv, Some(envp)));
+            // SAFETY: the caller's arguments, under this function's contract.
+            guard::before_exec(&unsafe { launch(Call::Execle, path, argv, Some(envp)) });
             // SAFETY: `execle` is `execve` with its arguments collected.
             forward(real::execve(), FAILED, |f| unsafe { f(path, argv, envp) })
         }
         EXECLP => {
-            guard::before_exec(&launch(Call::Execlp, path, argv, None));
+            // SAFETY: the caller's arguments, under this function's contract.
+            guard::before_exec(&unsafe { launch(Call::Execlp, path, argv, None) });
             // SAFETY: `execlp` is `execvp` with its arguments collected.
             forward(real::execvp(), FAILED, |f| unsafe { f(path, argv) })
         }
         _ => {
             debug_assert_eq!(kind, EXECL);
-            guard::before_exec(&launch(Call::Execl, path, argv, None));
+            // SAFETY: the caller's arguments, under this function's contract.
+            guard::before_exec(&unsafe { launch(Call::Execl, path, argv, None) });
             // SAFETY: `execl` is `execv` with its arguments collected.
             forward(real::execv(), FAILED, |f| unsafe { f(path, argv) })
         }

@@ -1,4 +1,4 @@
-//! The exported symbols. Each hook reads as four steps: record or decide,
+//! The exported symbols, and the constructor. Each hook reads as four steps: record or decide,
 //! sweep, call the real function, keep its errno. The real work lives in
 //! `guard` (exec path), `intent` (K4 records) and `locks` (K9 records).
 
@@ -10,7 +10,14 @@ mod trampolines;
 
 use core::ffi::c_int;
 
-use crate::real;
+use crate::{ffi, state};
+
+/// The constructor: the load-time work (see `state`). The loader calls it
+/// as it would an exported symbol, so it lives with them.
+#[ctor::ctor(unsafe)]
+fn load() {
+    state::ensure_init();
+}
 
 /// Calls the real function if libc has it; otherwise fails like it would,
 /// with `errno = ENOSYS` and `failure` as the result.
@@ -18,7 +25,7 @@ fn forward<F, R>(real: Option<F>, failure: R, call: impl FnOnce(F) -> R) -> R {
     match real {
         Some(f) => call(f),
         None => {
-            real::fail_with_enosys();
+            ffi::set_errno(libc::ENOSYS);
             failure
         }
     }

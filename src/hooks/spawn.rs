@@ -6,24 +6,40 @@
 use core::ffi::{c_char, c_int};
 
 use super::{FAILED, forward};
+use crate::ffi::{CStrArray, CStrPtr};
 use crate::guard::{self, Args, Call, Launch};
 use crate::real;
-use crate::state::CStrArray;
 
 type Argv = *const *const c_char;
 
-fn spawn_launch(call: Call, path: *const c_char, argv: Argv, envp: Argv) -> Launch {
+/// # Safety
+/// `path` is NULL or a C string, `argv` and `envp` NULL or NULL-terminated
+/// arrays of C strings, all valid until the hook returns: posix_spawn's
+/// contract.
+unsafe fn spawn_launch(call: Call, path: *const c_char, argv: Argv, envp: Argv) -> Launch {
+    // SAFETY: the function's contract, passed on. A NULL envp is invalid
+    // for posix_spawn; it reads as empty.
+    let (program, args, env) = unsafe {
+        (
+            CStrPtr::new(path),
+            CStrArray::new(argv),
+            CStrArray::new(envp),
+        )
+    };
     Launch {
         call,
-        program: path,
+        program,
         program_fd: None,
-        args: Args::Vector(CStrArray(argv)),
-        // A NULL envp is invalid for posix_spawn; treat it as empty.
-        env: CStrArray(envp),
+        args: Args::Vector(args),
+        env,
     }
 }
 
-fn command_launch(call: Call, command: *const c_char) -> Launch {
+/// # Safety
+/// `command` is NULL or a C string valid until the hook returns.
+unsafe fn command_launch(call: Call, command: *const c_char) -> Launch {
+    // SAFETY: the function's contract, passed on.
+    let command = unsafe { CStrPtr::new(command) };
     Launch {
         call,
         program: command,
@@ -44,7 +60,8 @@ pub unsafe extern "C" fn posix_spawn(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    guard::before_exec(&spawn_launch(Call::PosixSpawn, path, argv, envp));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { spawn_launch(Call::PosixSpawn, path, argv, envp) });
     let Some(f) = real::posix_spawn() else {
         return libc::ENOSYS;
     };
@@ -63,7 +80,8 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    guard::before_exec(&spawn_launch(Call::PosixSpawnp, file, argv, envp));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { spawn_launch(Call::PosixSpawnp, file, argv, envp) });
     let Some(f) = real::posix_spawnp() else {
         return libc::ENOSYS;
     };
@@ -76,7 +94,8 @@ pub unsafe extern "C" fn posix_spawnp(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     if !command.is_null() {
-        guard::before_exec(&command_launch(Call::System, command));
+        // SAFETY: the caller's arguments, under this function's contract.
+        guard::before_exec(&unsafe { command_launch(Call::System, command) });
     }
     // SAFETY: forwarding the caller's argument unchanged.
     forward(real::system(), FAILED, |f| unsafe { f(command) })
@@ -86,7 +105,8 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// As popen(3).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    guard::before_exec(&command_launch(Call::Popen, command));
+    // SAFETY: the caller's arguments, under this function's contract.
+    guard::before_exec(&unsafe { command_launch(Call::Popen, command) });
     // SAFETY: forwarding the caller's arguments unchanged.
     forward(real::popen(), core::ptr::null_mut(), |f| unsafe {
         f(command, mode)
