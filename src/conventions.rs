@@ -18,12 +18,11 @@
 //! `SHLVL=3`, `XDG_SESSION_ID=3`, `JOURNAL_STREAM=8:…`: counting those
 //! would keep the most common leak slots for every program.
 
-use crate::numbers;
-use crate::settings::{MAX_FD, parse_fd};
+use crate::numbers::{self, MAX_FD, parse_fd};
 
 /// How a convention's value names fds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reading {
+pub enum Reading {
     /// systemd's count: fds 3 .. 3+n-1, if `LISTEN_PID` allows.
     ListenCount,
     /// The pid `LISTEN_FDS` is meant for.
@@ -56,7 +55,8 @@ macro_rules! convention_table {
                 }
             }
 
-            const fn reading(self) -> Reading {
+            /// How its value names fds.
+            pub const fn reading(self) -> Reading {
                 match self {
                     $(Convention::$variant => Reading::$reading,)*
                 }
@@ -98,11 +98,23 @@ impl Convention {
     }
 }
 
-/// K6: calls `found(lo, hi)` for every fd range the environment names.
+/// Which rule of K6 named an fd, and in which variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A named convention.
+    Convention(Convention),
+    /// A variable with an `FD` word in its name; the name.
+    FdWord(&'a [u8]),
+    /// A number after `=` or `fd:` in this variable's value; the name.
+    HandedOver(&'a [u8]),
+}
+
+/// K6: calls `found(source, lo, hi)` for every fd range the environment
+/// names.
 pub fn fds_in_env<'a>(
     env: impl Iterator<Item = &'a [u8]>,
     own_pid: &mut dyn FnMut() -> u32,
-    found: &mut dyn FnMut(u32, u32),
+    found: &mut dyn FnMut(Source<'a>, u32, u32),
 ) {
     let mut seen = 0u32;
     let mut listen_count: Option<&[u8]> = None;
@@ -119,25 +131,26 @@ pub fn fds_in_env<'a>(
             && seen & convention.bit() == 0
         {
             seen |= convention.bit();
+            let source = Source::Convention(convention);
             match convention.reading() {
                 Reading::ListenCount => listen_count = Some(value),
                 Reading::ListenPid => listen_pid = Some(value),
                 Reading::Jobserver => {
                     if let Some((r, w)) = jobserver_fds(value) {
-                        found(r, r);
-                        found(w, w);
+                        found(source, r, r);
+                        found(source, w, w);
                     }
                 }
-                Reading::Numbers => numbers::numbers(value).for_each(|fd| found(fd, fd)),
-                Reading::AfterEquals => handed_over(value, &mut |fd| found(fd, fd)),
+                Reading::Numbers => numbers::numbers(value).for_each(|fd| found(source, fd, fd)),
+                Reading::AfterEquals => handed_over(value, &mut |fd| found(source, fd, fd)),
             }
         }
         // A named convention says how its value reads (`LISTEN_FDS=2` is a
         // count, not fd 2); the FD-word rule is for the rest.
         if convention.is_none() && names_fds(name) {
-            numbers::numbers(value).for_each(|fd| found(fd, fd));
+            numbers::numbers(value).for_each(|fd| found(Source::FdWord(name), fd, fd));
         }
-        handed_over(value, &mut |fd| found(fd, fd));
+        handed_over(value, &mut |fd| found(Source::HandedOver(name), fd, fd));
     }
     if let Some(n) = listen_count
         .and_then(|v| parse_fd(v.trim_ascii()))
@@ -148,7 +161,8 @@ pub fn fds_in_env<'a>(
             Some(pid) => parse_fd(pid.trim_ascii()) == Some(own_pid()),
         };
         if for_us {
-            found(3, 3u32.saturating_add(n - 1).min(MAX_FD));
+            let source = Source::Convention(Convention::ListenFds);
+            found(source, 3, 3u32.saturating_add(n - 1).min(MAX_FD));
         }
     }
 }
@@ -238,7 +252,7 @@ mod tests {
         fds_in_env(
             env.iter().map(|e| e.as_bytes()),
             &mut || pid,
-            &mut |lo, hi| out.push((lo, hi)),
+            &mut |_, lo, hi| out.push((lo, hi)),
         );
         out
     }
@@ -402,7 +416,7 @@ mod tests {
         ) {
             let all: Vec<&[u8]> = env.iter().map(|e| e.as_bytes()).chain(raw.iter().map(|r| r.as_slice())).collect();
             let mut ranges = Vec::new();
-            fds_in_env(all.iter().copied(), &mut || pid, &mut |lo, hi| ranges.push((lo, hi)));
+            fds_in_env(all.iter().copied(), &mut || pid, &mut |_, lo, hi| ranges.push((lo, hi)));
             for (lo, hi) in ranges {
                 prop_assert!(lo <= hi && hi <= MAX_FD);
             }

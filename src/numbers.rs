@@ -9,8 +9,7 @@
 //! path or a signed value together are exactly the ones that do not split.
 //!
 //! Pure and allocation-free: the exec path runs it over every argument.
-
-use crate::settings::parse_fd;
+//! A leaf module (core only): the `cloexec` command compiles it in too.
 
 /// Whether `b` belongs inside a part (does not split).
 pub const fn is_part_byte(b: u8) -> bool {
@@ -127,6 +126,24 @@ pub fn number(part: &[u8]) -> Option<u32> {
         return Some(0);
     }
     parse_fd(significant)
+}
+
+/// The largest descriptor number accepted: fds are C `int`s.
+pub const MAX_FD: u32 = i32::MAX as u32;
+
+/// A decimal fd number: digits only, at most [`MAX_FD`].
+pub fn parse_fd(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    u32::try_from(n).ok().filter(|&n| n <= MAX_FD)
 }
 
 #[cfg(test)]

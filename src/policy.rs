@@ -12,8 +12,8 @@ use core::ffi::c_int;
 
 use crate::conventions;
 use crate::keepset::KeepSet;
-use crate::numbers;
-use crate::settings::{MAX_FD, NameList, Policy, parse_fd};
+use crate::numbers::{self, MAX_FD, parse_fd};
+use crate::settings::{NameList, Policy};
 use crate::sys::FileId;
 
 /// Why an fd was kept.
@@ -155,7 +155,7 @@ pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
             numbers::numbers(arg).for_each(|fd| sink(Rule::Argv, fd, fd));
         }
     }
-    conventions::fds_in_env(exec.env, &mut own_pid, &mut |lo, hi| {
+    conventions::fds_in_env(exec.env, &mut own_pid, &mut |_, lo, hi| {
         sink(Rule::Protocol, lo, hi)
     });
     if exec.target.is_some_and(|t| is_named(t, own_program)) {

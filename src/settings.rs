@@ -6,6 +6,7 @@
 //! host program.
 
 use crate::keepset::KeepSet;
+use crate::numbers::parse_fd;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -395,24 +396,6 @@ fn parse_word<'a, T: Copy>(
     found
 }
 
-/// The largest descriptor number accepted: fds are C `int`s.
-pub const MAX_FD: u32 = i32::MAX as u32;
-
-/// A decimal fd number: digits only, at most [`MAX_FD`].
-pub fn parse_fd(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + u64::from(b - b'0');
-    }
-    u32::try_from(n).ok().filter(|&n| n <= MAX_FD)
-}
-
 /// `3,5,10-12`: fds and inclusive ranges. Empty items are skipped.
 pub fn parse_fd_list<'a>(value: &'a [u8], keep: &mut KeepSet, bad: &mut BadParts<'a>) {
     for item in value.split(|&b| b == b',') {
@@ -457,6 +440,7 @@ pub fn parse_names<'a>(value: &'a [u8], names: &mut NameList, bad: &mut BadParts
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::numbers::MAX_FD;
     use proptest::prelude::*;
 
     fn parse(env: &[&[u8]]) -> (Settings, Vec<(String, Vec<String>)>) {

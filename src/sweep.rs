@@ -163,7 +163,7 @@ impl Iterator for DirFds<'_> {
             self.buf = self.buf.get(reclen..).unwrap_or(&[]);
             let name = record.get(Self::NAME_AT..)?;
             let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
-            if let Some(fd) = crate::settings::parse_fd(name) {
+            if let Some(fd) = crate::numbers::parse_fd(name) {
                 return Some(fd as c_int);
             }
         }

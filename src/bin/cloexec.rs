@@ -18,6 +18,24 @@
 #![cfg_attr(not(test), no_main)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// The library's pure modules, compiled in here too so that `cloexec fds`
+// reads the settings and the K2/K6 rules exactly as the library does (the
+// command cannot link the cdylib). Each is a leaf within this set: core,
+// `log`, and one another; `crate::numbers` names the same module in both
+// crates. The command uses only part of them.
+#[allow(dead_code)]
+#[path = "../conventions.rs"]
+mod conventions;
+#[allow(dead_code)]
+#[path = "../keepset.rs"]
+mod keepset;
+#[allow(dead_code)]
+#[path = "../numbers.rs"]
+mod numbers;
+#[allow(dead_code)]
+#[path = "../settings.rs"]
+mod settings;
+
 // The crate root's modules would live beside it, in src/bin/; keep them in
 // this binary's own folder instead.
 #[path = "cloexec/allow.rs"]

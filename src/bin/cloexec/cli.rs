@@ -2,12 +2,14 @@
 //!
 //! Nothing here touches the environment or the file system, so the unit tests
 //! below drive every rule directly. Values are checked with the same grammar
-//! the library uses (SPEC §3), so that a mistake is a usage error here instead
+//! the library uses (README, "Settings"), so that a mistake is a usage error here instead
 //! of a warning from every process the command starts.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+
+use crate::numbers::parse_fd;
 
 /// The levels `CLOEXEC_LOG` accepts, quietest first.
 pub const LOG_LEVELS: [&str; 5] = ["off", "error", "warn", "info", "debug"];
@@ -177,21 +179,13 @@ pub fn check_keep(value: &OsStr) -> Result<String, String> {
             Some((lo, hi)) => (lo, hi),
             None => (part, part),
         };
-        match (parse_fd(lo), parse_fd(hi)) {
+        match (parse_fd(lo.as_bytes()), parse_fd(hi.as_bytes())) {
             (Some(lo), Some(hi)) if lo <= hi => {}
             (Some(_), Some(_)) => return bad(part, "is a reversed range"),
             _ => return bad(part, "is not an fd or a range of fds"),
         }
     }
     Ok(text.into_owned())
-}
-
-/// A decimal fd number: digits only, at most `i32::MAX`.
-fn parse_fd(digits: &str) -> Option<i32> {
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 /// Checks a `CLOEXEC_LOG` level: one of [`LOG_LEVELS`], exactly.

@@ -2,8 +2,9 @@
 //! `cloexec fds`: what its environment (`/proc/PID/environ`) tells the
 //! library. Pure functions over the environment's `NAME=VALUE` entries.
 //!
-//! This mirrors the rules of SPEC §2 in the command's own code: the library
-//! is a `no_std` cdylib whose modules the command cannot link. What the
+//! The rules are the library's own: the command compiles the library's pure
+//! modules (`settings`, `conventions`, `numbers`, `keepset`) into itself,
+//! so the two can never disagree (README, "What is kept"). What the
 //! environment shows:
 //! - the settings (`CLOEXEC_POLICY`, `CLOEXEC_MODE`, `CLOEXEC_PASSTHROUGH`);
 //! - K2, `CLOEXEC_KEEP`;
@@ -17,14 +18,8 @@
 
 use std::ops::RangeInclusive;
 
-/// The highest fd number a rule can name (fds are `int`s).
-const MAX_FD: u32 = i32::MAX as u32;
-
-/// The programs that sweep nothing (K7) unless `CLOEXEC_PASSTHROUGH` says
-/// otherwise; the library's default.
-pub const DEFAULT_PASSTHROUGH: [&str; 8] = [
-    "bash", "sh", "dash", "zsh", "ksh", "mksh", "fish", "busybox",
-];
+use crate::conventions::{self, Reading, Source};
+use crate::settings::{Mode, Policy};
 
 /// The library's settings as the environment gives them.
 #[derive(Debug, PartialEq)]
@@ -43,36 +38,27 @@ pub struct Kept {
     pub why: String,
 }
 
-fn split_entry(entry: &[u8]) -> Option<(&str, &str)> {
-    let text = std::str::from_utf8(entry).ok()?;
-    text.split_once('=')
-}
-
-/// The value of `name`: the first entry, as glibc's `getenv` finds it.
-fn var<'a>(env: &[&'a [u8]], name: &str) -> Option<&'a str> {
-    env.iter()
-        .filter_map(|e| split_entry(e))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
+/// The settings as the library reads them at load (a secure-execution
+/// process, which ignores them, cannot be told from outside).
+fn library_settings(env: &[&[u8]]) -> crate::settings::Settings {
+    crate::settings::Settings::from_env(env.iter().copied(), false, &mut |_, _| {})
 }
 
 pub fn settings(env: &[&[u8]]) -> Settings {
-    let mode = match var(env, "CLOEXEC_MODE") {
-        Some(m @ ("audit" | "off")) => m.to_owned(),
-        _ => "sweep".to_owned(),
-    };
-    let passthrough = match var(env, "CLOEXEC_PASSTHROUGH") {
-        Some(list) => list
-            .split(',')
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        None => DEFAULT_PASSTHROUGH.map(str::to_owned).to_vec(),
+    let settings = library_settings(env);
+    let mode = match settings.mode {
+        Mode::Sweep => "sweep",
+        Mode::Audit => "audit",
+        Mode::Off => "off",
     };
     Settings {
-        strict: var(env, "CLOEXEC_POLICY") == Some("strict"),
-        mode,
-        passthrough,
+        strict: settings.policy == Policy::Strict,
+        mode: mode.to_owned(),
+        passthrough: settings
+            .passthrough
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect(),
     }
 }
 
@@ -85,130 +71,35 @@ pub fn is_passthrough(program: &str, names: &[String]) -> bool {
 /// Every fd range that K2, and under the smart policy K6, keep.
 pub fn kept_by_env(env: &[&[u8]], pid: u32, strict: bool) -> Vec<Kept> {
     let mut kept = Vec::new();
-    let mut add = |fds: RangeInclusive<u32>, why: String| kept.push(Kept { fds, why });
-    if let Some(list) = var(env, "CLOEXEC_KEEP") {
-        for range in keep_list(list) {
-            add(range, "K2 keep-list".into());
-        }
+    for range in library_settings(env).keep.ranges() {
+        kept.push(Kept {
+            fds: range.lo..=range.hi,
+            why: "K2 keep-list".into(),
+        });
     }
     if strict {
         return kept;
     }
-    let listen_pid_ok = var(env, "LISTEN_PID").is_none_or(|p| p.parse() == Ok(pid));
-    for (name, value) in env.iter().filter_map(|e| split_entry(e)) {
-        let why = |what: &str| format!("K6 {what}");
-        match name {
-            // A count, not an fd: never read as the generic `*_FDS` below.
-            "LISTEN_FDS" => {
-                if let (true, Ok(n @ 1..)) = (listen_pid_ok, value.parse::<u32>()) {
-                    add(3..=3u32.saturating_add(n - 1).min(MAX_FD), why(name));
-                }
-            }
-            "MAKEFLAGS" | "MFLAGS" | "CARGO_MAKEFLAGS" => {
-                if let Some((r, w)) = jobserver_fds(value) {
-                    add(r..=r, why(&format!("{name} jobserver")));
-                    add(w..=w, why(&format!("{name} jobserver")));
-                }
-            }
-            "NGINX" | "GUNICORN_FD" | "SERVER_STARTER_PORT" | "WAYLAND_SOCKET" => {
-                for fd in numbers(value) {
-                    add(fd..=fd, why(name));
-                }
-            }
-            _ if names_fds(name) => {
-                for fd in numbers(value) {
-                    add(fd..=fd, why(name));
-                }
-            }
-            _ => {}
-        }
-        for fd in told_in_value(value) {
-            add(fd..=fd, why(&format!("'=N' or 'fd:N' in {name}")));
-        }
-    }
+    conventions::fds_in_env(env.iter().copied(), &mut || pid, &mut |source, lo, hi| {
+        kept.push(Kept {
+            fds: lo..=hi,
+            why: format!("K6 {}", why(source)),
+        });
+    });
     kept
 }
 
-/// A `CLOEXEC_KEEP` list; bad parts are skipped, as the library skips them.
-fn keep_list(list: &str) -> Vec<RangeInclusive<u32>> {
-    list.split(',')
-        .filter_map(|part| {
-            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-            let (lo, hi) = (fd_number(lo)?, fd_number(hi)?);
-            (lo <= hi).then_some(lo..=hi)
-        })
-        .collect()
-}
-
-/// Decimal digits only, at most `i32::MAX`.
-fn fd_number(digits: &str) -> Option<u32> {
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().filter(|&n| n <= MAX_FD)
-}
-
-/// The `R,W` of the last `--jobserver-auth=` or `--jobserver-fds=`.
-fn jobserver_fds(flags: &str) -> Option<(u32, u32)> {
-    let last = ["--jobserver-auth=", "--jobserver-fds="]
-        .iter()
-        .filter_map(|o| flags.rfind(o).map(|at| at + o.len()))
-        .max()?;
-    let value = flags[last..].split(' ').next()?;
-    let (r, w) = value.split_once(',')?;
-    Some((fd_number(r)?, fd_number(w)?))
-}
-
-/// A name with `FD` or `FDS` as an `_`-separated word, or ending in either.
-fn names_fds(name: &str) -> bool {
-    name.ends_with("FD")
-        || name.ends_with("FDS")
-        || name.split('_').any(|word| word == "FD" || word == "FDS")
-}
-
-/// The bytes that split an argument or a value into parts (K5): anything
-/// but an ASCII letter or digit and `. _ - / + ~`.
-fn is_separator(b: u8) -> bool {
-    !(b.is_ascii_alphanumeric() || b"._-/+~".contains(&b))
-}
-
-/// The parts of `value` (K5's split) with where each starts.
-fn parts(value: &str) -> impl Iterator<Item = (usize, &str)> {
-    let bytes = value.as_bytes();
-    let mut start = 0;
-    (0..=bytes.len()).filter_map(move |i| {
-        if i == bytes.len() || is_separator(bytes[i]) {
-            let part = (start, &value[start..i]);
-            start = i + 1;
-            (!part.1.is_empty()).then_some(part)
-        } else {
-            None
+/// What named an fd in the environment, for the `why` column.
+fn why(source: Source<'_>) -> String {
+    let text = |name: &[u8]| String::from_utf8_lossy(name).into_owned();
+    match source {
+        Source::Convention(c) if c.reading() == Reading::Jobserver => {
+            format!("{} jobserver", text(c.name()))
         }
-    })
-}
-
-/// Every part of `value` that is only digits, as an fd.
-fn numbers(value: &str) -> Vec<u32> {
-    parts(value).filter_map(|(_, p)| fd_number(p)).collect()
-}
-
-/// Numbers right after an `=` inside the value, or after a key `fd:`.
-fn told_in_value(value: &str) -> Vec<u32> {
-    let bytes = value.as_bytes();
-    let mut found = Vec::new();
-    let mut previous: Option<(usize, &str)> = None;
-    for (start, part) in parts(value) {
-        let before = start.checked_sub(1).map(|i| bytes[i]);
-        let after_fd_key = before == Some(b':')
-            && previous.is_some_and(|(p_start, p)| {
-                p.eq_ignore_ascii_case("fd") && p_start + p.len() + 1 == start
-            });
-        if before == Some(b'=') || after_fd_key {
-            found.extend(fd_number(part));
-        }
-        previous = Some((start, part));
+        Source::Convention(c) => text(c.name()),
+        Source::FdWord(name) => text(name),
+        Source::HandedOver(name) => format!("'=N' or 'fd:N' in {}", text(name)),
     }
-    found
 }
 
 #[cfg(test)]
@@ -224,7 +115,7 @@ mod tests {
     }
 
     fn fds(env: &[&str]) -> Vec<u32> {
-        let mut fds: Vec<u32> = kept(env, 1).iter().map(|k| k.0).collect();
+        let mut fds: Vec<u32> = kept(env, 1).iter().flat_map(|k| k.0..=k.1).collect();
         fds.sort_unstable();
         fds.dedup();
         fds
@@ -249,6 +140,11 @@ mod tests {
     #[test]
     fn protocol_variables() {
         assert_eq!(fds(&["MAKEFLAGS= -j2 --jobserver-auth=3,4"]), [3, 4]);
+        assert!(
+            kept(&["MAKEFLAGS= -j2 --jobserver-auth=3,4"], 1)
+                .iter()
+                .any(|k| k.2 == "K6 MAKEFLAGS jobserver")
+        );
         // The last option counts, and the fifo form names no fd (the
         // earlier `=3` is still a number told after an `=`).
         let fifo = kept(
@@ -259,10 +155,14 @@ mod tests {
         assert_eq!(fds(&["NGINX=5;6;"]), [5, 6]);
         assert_eq!(fds(&["GUNICORN_FD=7,8"]), [7, 8]);
         assert_eq!(fds(&["NODE_CHANNEL_FD=9"]), [9]);
+        assert_eq!(kept(&["NODE_CHANNEL_FD=9"], 1)[0].2, "K6 NODE_CHANNEL_FD");
         assert_eq!(fds(&["EINHORN_FD_0=10"]), [10]);
         assert_eq!(fds(&["UPSTART_FDS=11"]), [11]);
         assert_eq!(fds(&["X=127.0.0.1:9000=7"]), [7]);
-        assert_eq!(fds(&["X=a;type=w;fd=3;b"]), [3]);
+        assert_eq!(
+            kept(&["X=a;type=w;fd=3;b"], 1),
+            [(3, 3, "K6 '=N' or 'fd:N' in X".into())]
+        );
         assert_eq!(fds(&["X=FD:5"]), [5]);
         for quiet in [
             "SHLVL=3",
@@ -275,6 +175,46 @@ mod tests {
         }
     }
 
+    /// Cases from the library's K6 unit tests on which the command's own
+    /// copy of the rules used to disagree with the library.
+    #[test]
+    fn agrees_with_the_library() {
+        assert_eq!(fds(&["app_fd=7"]), [7], "FD words ignore case");
+        assert_eq!(fds(&["X_Fds_Y=7"]), [7]);
+        assert_eq!(fds(&["EINHORN_FDS=3 4 5"]), [3, 4, 5]);
+        assert_eq!(
+            kept(&["LISTEN_FDS=1", "LISTEN_FDS=5"], 1),
+            [(3, 3, "K6 LISTEN_FDS".into())],
+            "the first entry counts, as with getenv"
+        );
+        assert_eq!(fds(&["LISTEN_FDS= 2 "]), [3, 4]);
+        assert_eq!(fds(&["LISTEN_FDS=+2"]), [] as [u32; 0]);
+        assert_eq!(fds(&["MAKEFLAGS=--jobserver-auth=5,6\t-j"]), [5, 6]);
+        let env: Vec<&[u8]> = vec![b"APP_FD=\xff 9"];
+        assert_eq!(kept_by_env(&env, 1, false)[0].fds, 9..=9, "not UTF-8");
+        let ls = "LS_COLORS=rs=0:di=01;34:ln=01;36:pi=40;33:so=01;35:*.tar=01;31";
+        assert_eq!(fds(&[ls]), [0, 1, 40]);
+        // Every range the command shows is one the library keeps.
+        let env = [
+            "LISTEN_PID=1",
+            "LISTEN_FDS=2",
+            "MAKEFLAGS=-j --jobserver-fds=7,8",
+            "WAYLAND_SOCKET=9",
+            "SERVER_STARTER_PORT=0.0.0.0:80=10;[::]:443=11",
+            "x=a=12",
+        ];
+        let mut library = Vec::new();
+        conventions::fds_in_env(
+            env.iter().map(|e| e.as_bytes()),
+            &mut || 1,
+            &mut |_, lo, hi| library.extend(lo..=hi),
+        );
+        library.sort_unstable();
+        library.dedup();
+        assert_eq!(fds(&env), library);
+        assert_eq!(library, [3, 4, 7, 8, 9, 10, 11, 12]);
+    }
+
     #[test]
     fn settings_and_passthrough() {
         let s = settings(&[b"CLOEXEC_POLICY=strict", b"CLOEXEC_MODE=audit"]);
@@ -285,5 +225,9 @@ mod tests {
         let none = settings(&[b"CLOEXEC_PASSTHROUGH="]);
         assert!(!is_passthrough("bash", &none.passthrough));
         assert_eq!(settings(&[]).mode, "sweep");
+        // As the library reads them: words ignore case, names are trimmed.
+        assert_eq!(settings(&[b"CLOEXEC_MODE=OFF"]).mode, "off");
+        let some = settings(&[b"CLOEXEC_PASSTHROUGH=python3, node"]);
+        assert!(is_passthrough("/usr/bin/node", &some.passthrough));
     }
 }
