@@ -1,5 +1,5 @@
-# `make bench`: what libcloexec costs, as ratios measured in one run (issue 5,
-# SPEC section 6). Included by the top-level Makefile, which defines CC, LIB
+# `make bench`: what libcloexec costs, as ratios measured in one run (README,
+# "Performance"). Included by the top-level Makefile, which defines CC, LIB
 # and HARNESS.
 #
 #   make bench-build   builds the driver (`make test` depends on it, so it cannot rot)

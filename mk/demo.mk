@@ -1,5 +1,3 @@
-# owned by the demo work (issue 4)
-#
 # `make demo`: the leak story, live. A small reloading server that leaks a log file and a socket on
 # every os.execv runs without and then with the library (demo/reload_demo.py), and so does a real
 # CherryPy app under CherryPy's autoreloader (demo/cherrypy_demo.py; CherryPy is pip-installed into

@@ -1,5 +1,3 @@
-# owned by the install/wrapper work (issue 4)
-#
 #   make install   [PREFIX=/usr/local] [DESTDIR=]
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=]   (the same values)
 #

@@ -1,4 +1,4 @@
-//! One log line per exec that happens (SPEC §4): exec attempts that will
+//! One log line per exec that happens (README, "Logging"): exec attempts that will
 //! fail (a PATH search done by hand: CPython's `_posixsubprocess`, a C loop
 //! calling `execv` per directory) log at debug, and the line of the exec
 //! that runs lists everything swept for it, including the fds the failed

@@ -31,7 +31,9 @@ where
 {
     build_once();
     let mut cmd = unpreloaded(wrapper_path());
-    cmd.args(args);
+    // `--profile` writes the syntax of `$SHELL`; these tests source its
+    // POSIX line, whatever shell the developer running them uses.
+    cmd.env("SHELL", "/bin/sh").args(args);
     cmd
 }
 
