@@ -221,19 +221,19 @@ fn lookup(name: &[u8]) -> usize {
     unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast::<c_char>()) as usize }
 }
 
+/// Whether the constructor has resolved every symbol.
+pub fn resolved() -> bool {
+    RESOLVED.load(Ordering::Acquire)
+}
+
 fn load(slot: &AtomicUsize, name: &[u8]) -> usize {
     let addr = slot.load(Ordering::Acquire);
     if addr != 0 || RESOLVED.load(Ordering::Acquire) {
         return addr;
     }
-    // Only before our constructor has finished (see the module docs): run
-    // it now, or, if it is running on another thread, resolve this one
-    // symbol ourselves rather than fail a legitimate call.
-    crate::state::ensure_init();
-    let addr = slot.load(Ordering::Acquire);
-    if addr != 0 {
-        return addr;
-    }
+    // Only before our constructor has finished (see the module docs; the
+    // hooks run it first when they can): resolve this one symbol ourselves
+    // rather than fail a legitimate call.
     let addr = lookup(name);
     slot.store(addr, Ordering::Release);
     addr

@@ -40,7 +40,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
     // SAFETY: the caller's arguments, under this function's contract.
     guard::before_exec(&unsafe { launch(Call::Execve, path, argv, Some(envp)) });
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::execve(), FAILED, |f| unsafe { f(path, argv, envp) })
+    forward(real::execve, FAILED, |f| unsafe { f(path, argv, envp) })
 }
 
 /// # Safety
@@ -50,7 +50,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
     // SAFETY: the caller's arguments, under this function's contract.
     guard::before_exec(&unsafe { launch(Call::Execv, path, argv, None) });
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::execv(), FAILED, |f| unsafe { f(path, argv) })
+    forward(real::execv, FAILED, |f| unsafe { f(path, argv) })
 }
 
 /// # Safety
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
     // SAFETY: the caller's arguments, under this function's contract.
     guard::before_exec(&unsafe { launch(Call::Execvp, file, argv, None) });
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::execvp(), FAILED, |f| unsafe { f(file, argv) })
+    forward(real::execvp, FAILED, |f| unsafe { f(file, argv) })
 }
 
 /// # Safety
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) ->
     // SAFETY: the caller's arguments, under this function's contract.
     guard::before_exec(&unsafe { launch(Call::Execvpe, file, argv, Some(envp)) });
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::execvpe(), FAILED, |f| unsafe { f(file, argv, envp) })
+    forward(real::execvpe, FAILED, |f| unsafe { f(file, argv, envp) })
 }
 
 /// # Safety
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     l.program_fd = Some(fd);
     guard::before_exec(&l);
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::fexecve(), FAILED, |f| unsafe { f(fd, argv, envp) })
+    forward(real::fexecve, FAILED, |f| unsafe { f(fd, argv, envp) })
 }
 
 /// # Safety
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn execveat(
     l.program_fd = (dirfd >= 0).then_some(dirfd);
     guard::before_exec(&l);
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::execveat(), FAILED, |f| unsafe {
+    forward(real::execveat, FAILED, |f| unsafe {
         f(dirfd, path, argv, envp, flags)
     })
 }
@@ -129,20 +129,20 @@ pub unsafe extern "C" fn cloexec_internal_execl(
             // SAFETY: the caller's arguments, under this function's contract.
             guard::before_exec(&unsafe { launch(Call::Execle, path, argv, Some(envp)) });
             // SAFETY: `execle` is `execve` with its arguments collected.
-            forward(real::execve(), FAILED, |f| unsafe { f(path, argv, envp) })
+            forward(real::execve, FAILED, |f| unsafe { f(path, argv, envp) })
         }
         EXECLP => {
             // SAFETY: the caller's arguments, under this function's contract.
             guard::before_exec(&unsafe { launch(Call::Execlp, path, argv, None) });
             // SAFETY: `execlp` is `execvp` with its arguments collected.
-            forward(real::execvp(), FAILED, |f| unsafe { f(path, argv) })
+            forward(real::execvp, FAILED, |f| unsafe { f(path, argv) })
         }
         _ => {
             debug_assert_eq!(kind, EXECL);
             // SAFETY: the caller's arguments, under this function's contract.
             guard::before_exec(&unsafe { launch(Call::Execl, path, argv, None) });
             // SAFETY: `execl` is `execv` with its arguments collected.
-            forward(real::execv(), FAILED, |f| unsafe { f(path, argv) })
+            forward(real::execv, FAILED, |f| unsafe { f(path, argv) })
         }
     }
 }

@@ -34,7 +34,7 @@ fn record(fd: c_int) {
 /// As dup2(2).
 pub(super) unsafe extern "C" fn dup2_recording(oldfd: c_int, newfd: c_int) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
-    let ret = forward(real::dup2(), FAILED, |f| unsafe { f(oldfd, newfd) });
+    let ret = forward(real::dup2, FAILED, |f| unsafe { f(oldfd, newfd) });
     if ret >= 0 && oldfd != newfd {
         record(newfd);
     }
@@ -46,7 +46,7 @@ pub(super) unsafe extern "C" fn dup2_recording(oldfd: c_int, newfd: c_int) -> c_
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
-    let ret = forward(real::dup3(), FAILED, |f| unsafe { f(oldfd, newfd, flags) });
+    let ret = forward(real::dup3, FAILED, |f| unsafe { f(oldfd, newfd, flags) });
     if ret >= 0 {
         if flags & libc::O_CLOEXEC != 0 {
             registry::clear_intent(newfd);
@@ -92,9 +92,9 @@ pub unsafe extern "C" fn cloexec_internal_fcntl(
     arg: *mut c_void,
 ) -> c_int {
     let real = if which == FCNTL64 {
-        real::fcntl64()
+        real::fcntl64
     } else {
-        real::fcntl()
+        real::fcntl
     };
     // SAFETY: forwarding the caller's arguments unchanged.
     let ret = forward(real, FAILED, |f| unsafe { f(fd, cmd, arg) });
@@ -113,7 +113,7 @@ pub unsafe extern "C" fn cloexec_internal_ioctl(
     arg: *mut c_void,
 ) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
-    let ret = forward(real::ioctl(), FAILED, |f| unsafe { f(fd, request, arg) });
+    let ret = forward(real::ioctl, FAILED, |f| unsafe { f(fd, request, arg) });
     // The kernel compares the low 32 bits of the request.
     match request as u32 {
         r if r == libc::FIONCLEX as u32 && ret == 0 => record(fd),

@@ -30,7 +30,7 @@ fn locked(fd: c_int) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flock(fd: c_int, operation: c_int) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
-    let ret = forward(real::flock(), FAILED, |f| unsafe { f(fd, operation) });
+    let ret = forward(real::flock, FAILED, |f| unsafe { f(fd, operation) });
     if ret == 0 {
         if operation & libc::LOCK_UN != 0 {
             registry::clear_lock(fd);
@@ -55,7 +55,7 @@ fn after_lockf(fd: c_int, cmd: c_int) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
-    let ret = forward(real::lockf(), FAILED, |f| unsafe { f(fd, cmd, len) });
+    let ret = forward(real::lockf, FAILED, |f| unsafe { f(fd, cmd, len) });
     if ret == 0 {
         after_lockf(fd, cmd);
     }
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: libc::off64_t) -> c_int {
     // SAFETY: forwarding the caller's arguments unchanged.
-    let ret = forward(real::lockf64(), FAILED, |f| unsafe { f(fd, cmd, len) });
+    let ret = forward(real::lockf64, FAILED, |f| unsafe { f(fd, cmd, len) });
     if ret == 0 {
         after_lockf(fd, cmd);
     }

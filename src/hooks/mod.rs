@@ -10,7 +10,7 @@ mod trampolines;
 
 use core::ffi::c_int;
 
-use crate::{ffi, state};
+use crate::{ffi, real, state};
 
 /// The constructor: the load-time work (see `state`). The loader calls it
 /// as it would an exported symbol, so it lives with them.
@@ -20,9 +20,14 @@ fn load() {
 }
 
 /// Calls the real function if libc has it; otherwise fails like it would,
-/// with `errno = ENOSYS` and `failure` as the result.
-fn forward<F, R>(real: Option<F>, failure: R, call: impl FnOnce(F) -> R) -> R {
-    match real {
+/// with `errno = ENOSYS` and `failure` as the result. A hook that runs
+/// before our constructor (another library's constructor ran first) runs
+/// the load-time work now, as the constructor would.
+fn forward<F, R>(real: fn() -> Option<F>, failure: R, call: impl FnOnce(F) -> R) -> R {
+    if !real::resolved() {
+        state::ensure_init();
+    }
+    match real() {
         Some(f) => call(f),
         None => {
             ffi::set_errno(libc::ENOSYS);

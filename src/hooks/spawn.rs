@@ -98,7 +98,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
         guard::before_exec(&unsafe { command_launch(Call::System, command) });
     }
     // SAFETY: forwarding the caller's argument unchanged.
-    forward(real::system(), FAILED, |f| unsafe { f(command) })
+    forward(real::system, FAILED, |f| unsafe { f(command) })
 }
 
 /// # Safety
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
     // SAFETY: the caller's arguments, under this function's contract.
     guard::before_exec(&unsafe { command_launch(Call::Popen, command) });
     // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::popen(), core::ptr::null_mut(), |f| unsafe {
+    forward(real::popen, core::ptr::null_mut(), |f| unsafe {
         f(command, mode)
     })
 }
