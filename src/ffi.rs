@@ -64,13 +64,9 @@ impl CStrArray {
         CStrArray(array)
     }
 
-    /// The raw array, for a reader that walks it without measuring each
-    /// string.
-    pub fn as_ptr(self) -> *const *const c_char {
-        self.0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = &'static [u8]> {
+    /// The entries as raw C strings, for a reader that walks them without
+    /// measuring each one.
+    pub fn entries(self) -> impl Iterator<Item = *const c_char> {
         let mut next = self.0;
         core::iter::from_fn(move || {
             if next.is_null() {
@@ -85,9 +81,15 @@ impl CStrArray {
             }
             // SAFETY: as above: the entry was not the terminating NULL.
             next = unsafe { next.add(1) };
-            // SAFETY: each entry is a NUL-terminated string.
-            Some(unsafe { CStr::from_ptr(entry) }.to_bytes())
+            Some(entry)
         })
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = &'static [u8]> {
+        // SAFETY: each entry is a NUL-terminated string (the constructor's
+        // contract).
+        self.entries()
+            .map(|entry| unsafe { CStr::from_ptr(entry) }.to_bytes())
     }
 }
 

@@ -122,33 +122,13 @@ pub fn resolve_all() {
 /// with no string measured: most variables differ at their first byte.
 fn environment_flags() -> (bool, bool) {
     let (mut loader_may_differ, mut check) = (false, false);
-    for var in entries(crate::ffi::environment().as_ptr()) {
+    for var in crate::ffi::environment().entries() {
         // SAFETY: `var` is a NUL-terminated entry of `environ`.
         let starts = |prefix: &[u8]| unsafe { starts_with(var, prefix) };
         loader_may_differ |= starts(b"LD_AUDIT=") || starts(b"LD_DYNAMIC_WEAK=");
         check |= starts(b"CLOEXEC_DEBUG_RESOLVE=1\0");
     }
     (loader_may_differ, check && !crate::sys::secure_execution())
-}
-
-/// The entries of a NULL-terminated array of C strings, unmeasured.
-fn entries(array: *const *const c_char) -> impl Iterator<Item = *const c_char> {
-    let mut next = array;
-    core::iter::from_fn(move || {
-        if next.is_null() {
-            return None;
-        }
-        // SAFETY: `next` points into a NULL-terminated array (`environ`),
-        // and we never step past its NULL entry.
-        let entry = unsafe { *next };
-        if entry.is_null() {
-            next = core::ptr::null();
-            return None;
-        }
-        // SAFETY: as above.
-        next = unsafe { next.add(1) };
-        Some(entry)
-    })
 }
 
 /// Whether the C string at `text` starts with `prefix` (which may include
