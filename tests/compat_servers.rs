@@ -102,6 +102,15 @@ impl Server {
             .collect()
     }
 
+    /// The one live child of `parent` in the group, a `what`; panics if
+    /// there is not exactly one.
+    fn only_child_of(&self, parent: i32, what: &str) -> i32 {
+        match self.children_of(parent)[..] {
+            [one] => one,
+            ref other => panic!("one {what} expected, found {other:?}\n{}", self.logs()),
+        }
+    }
+
     /// True once the process that was started (not its descendants) has
     /// exited (it stays a zombie until the drop reaps it).
     fn launcher_exited(&self) -> bool {
@@ -381,10 +390,13 @@ fn render(name: &str, dir: &Path, port: u16, as_name: &str) -> PathBuf {
     path
 }
 
-/// The test's directory with symlinks resolved, as `/proc/PID/fd` links
-/// show it.
-fn real_dir(dir: &TempDir) -> PathBuf {
-    dir.path().canonicalize().expect("canonical temp dir")
+/// A fresh temp dir for server `name`, its path with symlinks resolved (as
+/// `/proc/PID/fd` links show it), and `name.pid` in it for the pid file.
+fn server_dir(name: &str) -> (TempDir, PathBuf, PathBuf) {
+    let dir = TempDir::new(&format!("compat-{name}"));
+    let real = dir.path().canonicalize().expect("canonical temp dir");
+    let pid_file = real.join(format!("{name}.pid"));
+    (dir, real, pid_file)
 }
 
 /// What one run through a reload showed.
@@ -393,8 +405,10 @@ struct Reload {
     // The two answers, shown in failure messages (both are 200 by then).
     #[allow(dead_code)]
     before: String,
-    #[allow(dead_code)]
     after: String,
+    /// The body the answer after must have, where the server's app names
+    /// the process that served (`None`: any 200 answer).
+    answer: Option<String>,
     listener_before: u64,
     listeners_after: Vec<u64>,
     /// The process that must hold the inherited listener after the reload.
@@ -404,6 +418,90 @@ struct Reload {
     /// Whether the next self holds the planted leak (`None`: no plant).
     leak_reached: Option<bool>,
     logs: String,
+}
+
+/// The file a fixture plants from process `pid` (`planted.PID` in `dir`).
+fn planted(dir: &Path, pid: i32) -> String {
+    dir.join(format!("planted.{pid}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A reload under way: what the server showed before the signal, and a
+/// client connecting all through it.
+struct Reloading<'a> {
+    server: &'a Server,
+    port: u16,
+    /// What the server goes through ("reload", "upgrade", ...), for messages.
+    event: &'static str,
+    before: String,
+    listener_before: u64,
+    watch: RefusalWatch,
+}
+
+impl<'a> Reloading<'a> {
+    /// Just before the signal: the server answers and has its one
+    /// listener, and the client starts connecting.
+    fn start(server: &'a Server, port: u16, event: &'static str) -> Reloading<'a> {
+        let before = get(port)
+            .unwrap_or_else(|e| panic!("no answer before the {event}: {e}\n{}", server.logs()));
+        let listener_before = the_listener(server, port);
+        Reloading {
+            server,
+            port,
+            event,
+            before,
+            listener_before,
+            watch: RefusalWatch::start(port),
+        }
+    }
+
+    /// Once the reload has settled, `new_self` the process that must now
+    /// hold the listener: the answer after it, the client's counts, and the
+    /// listeners and fds that [`check`] looks at.
+    fn finish(self, new_self: i32) -> Reload {
+        let after = get(self.port);
+        let connects = self.watch.finish();
+        let after = after.unwrap_or_else(|e| {
+            panic!(
+                "no answer after the {}: {e}\n{}",
+                self.event,
+                self.server.logs()
+            )
+        });
+        Reload {
+            before: self.before,
+            after,
+            answer: None,
+            listener_before: self.listener_before,
+            listeners_after: listening_inodes(self.port),
+            new_self,
+            new_self_fds: fd_targets(new_self),
+            connects,
+            leak_reached: None,
+            logs: self.server.logs(),
+        }
+    }
+}
+
+impl Reload {
+    /// The answer after the reload must be `body` (the app names who served).
+    fn answering(self, body: String) -> Reload {
+        Reload {
+            answer: Some(body),
+            ..self
+        }
+    }
+
+    /// A leak was planted at `path`: it must reach `holder` (the next self,
+    /// or the process that shows it) without the library, and not with it.
+    fn planted_leak(self, holder: i32, path: &str) -> Reload {
+        let reached = fd_targets(holder).iter().any(|t| t == path);
+        Reload {
+            leak_reached: Some(reached),
+            ..self
+        }
+    }
 }
 
 /// The checks every server must pass, without and with the library.
@@ -431,6 +529,15 @@ fn check(server: &str, preload: Preload, run: &Reload) {
         "{server}: the library wrote to the server's output at the default level\n{}",
         context()
     );
+    if let Some(answer) = &run.answer {
+        assert_eq!(
+            body(&run.after),
+            answer,
+            "{server}: the answer after the reload is not from the new process {}\n{}",
+            run.new_self,
+            context()
+        );
+    }
     match (preload, run.leak_reached) {
         (_, None) => {}
         (Preload::Without, Some(reached)) => assert!(
@@ -466,10 +573,8 @@ const NGINX_LAUNCHER: &str = r#"pidfile=$1; shift
 while kill -0 $! 2>/dev/null && [ ! -s "$pidfile" ]; do sleep 0.05; done"#;
 
 fn nginx_upgrade(preload: Preload) -> Reload {
-    let dir = TempDir::new("compat-nginx");
-    let real = real_dir(&dir);
+    let (dir, real, pid_file) = server_dir("nginx");
     std::fs::create_dir(real.join("tmp")).expect("mkdir tmp");
-    let pid_file = real.join("nginx.pid");
     let (server, port) = start_serving(&format!("nginx [{preload:?}]"), |port| {
         let conf = render("nginx.conf", &real, port, "nginx.conf");
         render("nginx_plant.pm", &real, port, "plant.pm");
@@ -492,10 +597,7 @@ fn nginx_upgrade(preload: Preload) -> Reload {
         server.launcher_exited().then_some(())
     });
     let old = read_pid(&pid_file).expect("nginx.pid");
-    let before = get(port).expect("serves before the upgrade");
-    let listener_before = the_listener(&server, port);
-
-    let watch = RefusalWatch::start(port);
+    let reloading = Reloading::start(&server, port, "upgrade");
     signal(old, libc::SIGUSR2);
     let new_self = server.wait_for("the new master and its worker", || {
         let new = read_pid(&pid_file).filter(|&p| p != old)?;
@@ -503,26 +605,9 @@ fn nginx_upgrade(preload: Preload) -> Reload {
     });
     signal(old, libc::SIGQUIT);
     server.wait_for("the old master to exit", || (!alive(old)).then_some(()));
-    let after = get(port);
-    let connects = watch.finish();
-
-    let new_self_fds = fd_targets(new_self);
-    let leak = real
-        .join(format!("planted.{old}"))
-        .to_string_lossy()
-        .into_owned();
-    Reload {
-        before,
-        after: after
-            .unwrap_or_else(|e| panic!("no answer after the upgrade: {e}\n{}", server.logs())),
-        listener_before,
-        listeners_after: listening_inodes(port),
-        new_self,
-        leak_reached: Some(new_self_fds.contains(&leak)),
-        new_self_fds,
-        connects,
-        logs: server.logs(),
-    }
+    reloading
+        .finish(new_self)
+        .planted_leak(new_self, &planted(&real, old))
 }
 
 #[test]
@@ -542,9 +627,7 @@ fn nginx_binary_upgrade_inherits_its_listener() {
 // gunicorn: re-exec on SIGUSR2
 
 fn gunicorn_reexec(preload: Preload) -> Reload {
-    let dir = TempDir::new("compat-gunicorn");
-    let real = real_dir(&dir);
-    let pid_file = real.join("gunicorn.pid");
+    let (dir, real, pid_file) = server_dir("gunicorn");
     let (server, port) = start_serving(&format!("gunicorn [{preload:?}]"), |port| {
         render("gunicorn_app.py", &real, port, "gunicorn_app.py");
         let conf = render("gunicorn_conf.py", &real, port, "gunicorn_conf.py");
@@ -561,10 +644,7 @@ fn gunicorn_reexec(preload: Preload) -> Reload {
         Server::start(cmd, &dir)
     });
     let old = server.wait_for("gunicorn.pid", || read_pid(&pid_file));
-    let before = get(port).expect("serves before the re-exec");
-    let listener_before = the_listener(&server, port);
-
-    let watch = RefusalWatch::start(port);
+    let reloading = Reloading::start(&server, port, "re-exec");
     signal(old, libc::SIGUSR2);
     // The new master is the old one's child that has a worker of its own.
     let new_self = server.wait_for("the new master and its worker", || {
@@ -575,33 +655,11 @@ fn gunicorn_reexec(preload: Preload) -> Reload {
     });
     signal(old, libc::SIGTERM);
     server.wait_for("the old master to exit", || (!alive(old)).then_some(()));
-    let after = get(port);
-    let connects = watch.finish();
-    let after =
-        after.unwrap_or_else(|e| panic!("no answer after the re-exec: {e}\n{}", server.logs()));
-    assert_eq!(
-        body(&after),
-        format!("served under {new_self}"),
-        "gunicorn [{preload:?}]: the new master's worker should answer\n{}",
-        server.logs()
-    );
-
-    let new_self_fds = fd_targets(new_self);
-    let leak = real
-        .join(format!("planted.{old}"))
-        .to_string_lossy()
-        .into_owned();
-    Reload {
-        before,
-        after,
-        listener_before,
-        listeners_after: listening_inodes(port),
-        new_self,
-        leak_reached: Some(new_self_fds.contains(&leak)),
-        new_self_fds,
-        connects,
-        logs: server.logs(),
-    }
+    // The new master's worker answers, naming its master.
+    reloading
+        .finish(new_self)
+        .answering(format!("served under {new_self}"))
+        .planted_leak(new_self, &planted(&real, old))
 }
 
 #[test]
@@ -623,9 +681,7 @@ fn uwsgi_reloads(pid: i32) -> Option<u32> {
 }
 
 fn uwsgi_reload(preload: Preload) -> Reload {
-    let dir = TempDir::new("compat-uwsgi");
-    let real = real_dir(&dir);
-    let pid_file = real.join("uwsgi.pid");
+    let (dir, _, pid_file) = server_dir("uwsgi");
     let (server, port) = start_serving(&format!("uwsgi [{preload:?}]"), |port| {
         let mut cmd = clean_command("uwsgi", preload);
         cmd.args(["--master", "--workers", "1", "--http-socket"])
@@ -636,36 +692,19 @@ fn uwsgi_reload(preload: Preload) -> Reload {
         Server::start(cmd, &dir)
     });
     let master = server.wait_for("uwsgi.pid", || read_pid(&pid_file));
-    let before = get(port).expect("serves before the reload");
-    let listener_before = the_listener(&server, port);
     assert_eq!(
         uwsgi_reloads(master),
         None,
         "a fresh uwsgi has not reloaded"
     );
-
-    let watch = RefusalWatch::start(port);
+    let reloading = Reloading::start(&server, port, "reload");
     signal(master, libc::SIGHUP);
     // The master execs itself in place (same pid); the new image has the
     // counter in its environment, then starts a worker.
     server.wait_for("the re-exec'd master and its worker", || {
         (uwsgi_reloads(master).is_some() && !server.children_of(master).is_empty()).then_some(())
     });
-    let after = get(port);
-    let connects = watch.finish();
-
-    Reload {
-        before,
-        after: after
-            .unwrap_or_else(|e| panic!("no answer after the reload: {e}\n{}", server.logs())),
-        listener_before,
-        listeners_after: listening_inodes(port),
-        new_self: master,
-        new_self_fds: fd_targets(master),
-        connects,
-        leak_reached: None,
-        logs: server.logs(),
-    }
+    reloading.finish(master)
 }
 
 #[test]
@@ -722,9 +761,7 @@ fn haproxy_plants(dir: &Path) -> Vec<String> {
 }
 
 fn haproxy_reload(preload: Preload) -> Reload {
-    let dir = TempDir::new("compat-haproxy");
-    let real = real_dir(&dir);
-    let pid_file = real.join("haproxy.pid");
+    let (dir, real, pid_file) = server_dir("haproxy");
     let (server, port) = start_serving(&format!("haproxy [{preload:?}]"), |port| {
         let conf = render("haproxy.cfg", &real, port, "haproxy.cfg");
         render("haproxy_plant.lua", &real, port, "plant.lua");
@@ -740,14 +777,8 @@ fn haproxy_reload(preload: Preload) -> Reload {
         [one] => one.clone(),
         other => panic!("one planted file expected, found {other:?}"),
     };
-    let old_worker = match &server.children_of(master)[..] {
-        [one] => *one,
-        other => panic!("one worker expected, found {other:?}\n{}", server.logs()),
-    };
-    let before = get(port).expect("serves before the reload");
-    let listener_before = the_listener(&server, port);
-
-    let watch = RefusalWatch::start(port);
+    let old_worker = server.only_child_of(master, "worker");
+    let reloading = Reloading::start(&server, port, "reload");
     signal(master, libc::SIGUSR2);
     // The master re-execs, reads its configuration again (a second plant),
     // forks the new worker, which fetches the listener from the old one,
@@ -761,23 +792,11 @@ fn haproxy_reload(preload: Preload) -> Reload {
             _ => None,
         }
     });
-    let after = get(port);
-    let connects = watch.finish();
-
-    Reload {
-        before,
-        after: after
-            .unwrap_or_else(|e| panic!("no answer after the reload: {e}\n{}", server.logs())),
-        listener_before,
-        listeners_after: listening_inodes(port),
-        new_self: new_worker,
-        new_self_fds: fd_targets(new_worker),
-        connects,
-        // The master's next selves (its exec at start and at the reload)
-        // must not hold what its first reading of the configuration leaked.
-        leak_reached: Some(fd_targets(master).contains(&first_plant)),
-        logs: server.logs(),
-    }
+    // The master's next selves (its exec at start and at the reload) must
+    // not hold what its first reading of the configuration leaked.
+    reloading
+        .finish(new_worker)
+        .planted_leak(master, &first_plant)
 }
 
 #[test]
@@ -792,9 +811,7 @@ fn haproxy_master_worker_reload_passes_its_listener() {
 // Server::Starter: start_server hands its listener to each new generation
 
 fn starter_restart(preload: Preload) -> Reload {
-    let dir = TempDir::new("compat-starter");
-    let real = real_dir(&dir);
-    let pid_file = real.join("start_server.pid");
+    let (dir, real, pid_file) = server_dir("start_server");
     let (server, port) = start_serving(&format!("start_server [{preload:?}]"), |port| {
         let script = render("starter_server.pl", &real, port, "server.pl");
         render("starter_plant.pm", &real, port, "starter_plant.pm");
@@ -809,14 +826,8 @@ fn starter_restart(preload: Preload) -> Reload {
         Server::start(cmd, &dir)
     });
     let starter = server.wait_for("start_server.pid", || read_pid(&pid_file));
-    let old_worker = match &server.children_of(starter)[..] {
-        [one] => *one,
-        other => panic!("one server expected, found {other:?}\n{}", server.logs()),
-    };
-    let before = get(port).expect("serves before the restart");
-    let listener_before = the_listener(&server, port);
-
-    let watch = RefusalWatch::start(port);
+    let old_worker = server.only_child_of(starter, "server");
+    let reloading = Reloading::start(&server, port, "restart");
     signal(starter, libc::SIGHUP);
     let new_worker = server.wait_for("the new server, and the old one gone", || {
         match &server.children_of(starter)[..] {
@@ -824,33 +835,11 @@ fn starter_restart(preload: Preload) -> Reload {
             _ => None,
         }
     });
-    let after = get(port);
-    let connects = watch.finish();
-    let after =
-        after.unwrap_or_else(|e| panic!("no answer after the restart: {e}\n{}", server.logs()));
-    assert_eq!(
-        body(&after),
-        format!("served by {new_worker}"),
-        "start_server [{preload:?}]: the new server should answer\n{}",
-        server.logs()
-    );
-
-    let new_self_fds = fd_targets(new_worker);
-    let leak = real
-        .join(format!("planted.{starter}"))
-        .to_string_lossy()
-        .into_owned();
-    Reload {
-        before,
-        after,
-        listener_before,
-        listeners_after: listening_inodes(port),
-        new_self: new_worker,
-        leak_reached: Some(new_self_fds.contains(&leak)),
-        new_self_fds,
-        connects,
-        logs: server.logs(),
-    }
+    // The new server answers, naming itself.
+    reloading
+        .finish(new_worker)
+        .answering(format!("served by {new_worker}"))
+        .planted_leak(new_worker, &planted(&real, starter))
 }
 
 #[test]
