@@ -44,6 +44,17 @@ struct Seen {
     leaked: bool,
 }
 
+impl Seen {
+    /// The outcome, and the leak as the probe's report ([`report_path`])
+    /// lists it.
+    fn from_probe(dir: &TempDir, outcome: Outcome) -> Seen {
+        Seen {
+            leaked: probe_saw_leak(dir, "report"),
+            outcome,
+        }
+    }
+}
+
 /// Runs `case` without and with the library, each in a fresh temp dir, and
 /// checks the matrix's two promises: same behaviour, and the planted leak
 /// arrives only without the library.
@@ -88,24 +99,45 @@ fn parent(
     cmd
 }
 
-/// [`parent`] run as `setsid -w compat_parent ...`, for a tool that starts a
-/// daemon: the daemon forks and calls `setsid` itself, but its foreground
-/// process may exit first, and the test kills its process group as soon as
-/// the foreground has exited. In a session of its own the daemon is out of
-/// that group's reach whatever the timing (its guard stops it).
-fn daemon_parent(
+/// [`parent`] run in `dir` to its end.
+fn run_parent(
     lib: Preload,
     dir: &TempDir,
     launch: (&str, &str),
     options: &[&str],
     program: &[&str],
-) -> Command {
-    let inner = parent(lib, dir, launch, options, program, &[]);
+    env: &[(&str, &str)],
+) -> Outcome {
+    run_in(
+        parent(lib, dir, launch, options, program, env),
+        lib,
+        dir,
+        SHORT,
+    )
+}
+
+/// [`run_parent`] as `setsid -w compat_parent ...`, for a tool that starts a
+/// daemon: the daemon forks and calls `setsid` itself, but its foreground
+/// process may exit first, and the test kills its process group as soon as
+/// the foreground has exited. In a session of its own the daemon is out of
+/// that group's reach whatever the timing (its guard stops it).
+fn run_daemon_parent(
+    lib: Preload,
+    dir: &TempDir,
+    launch: (&str, &str),
+    program: &[&str],
+) -> Outcome {
+    let inner = parent(lib, dir, launch, &[], program, &[]);
     let mut cmd = clean_command("setsid", lib);
     cmd.arg("-w")
         .arg(inner.get_program())
         .args(inner.get_args());
-    cmd
+    run_in(cmd, lib, dir, SHORT)
+}
+
+/// Where a case's probe writes its report (`report` in `dir`).
+fn report_path(dir: &TempDir) -> String {
+    dir.join("report").display().to_string()
 }
 
 /// Whether the probe's report `name` in `dir` lists the planted leak.
@@ -260,7 +292,7 @@ fn flock_lock_reaches_command_and_leak_does_not() {
     }
     check("flock FILE COMMAND, leak beside", |lib, dir| {
         let lock = dir.join("lk").display().to_string();
-        let report = dir.join("report").display().to_string();
+        let report = report_path(dir);
         let child = harness("compat_child").display().to_string();
         let program = [
             "/usr/bin/flock",
@@ -272,18 +304,14 @@ fn flock_lock_reaches_command_and_leak_does_not() {
             "--out",
             &report,
         ];
-        let cmd = parent(lib, dir, ("fork", "pipe"), &[], &program, &[]);
-        let mut outcome = run_in(cmd, lib, dir, SHORT);
+        let mut outcome = run_parent(lib, dir, ("fork", "pipe"), &[], &program, &[]);
         let lock_arrived = parse_fds(&dir.read("report")).values().any(|t| *t == lock);
         observe(
             &mut outcome,
             "lock fd reached COMMAND",
             &format!("{lock_arrived}\n"),
         );
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -353,10 +381,7 @@ fn git_pre_push_hook_reads_stdin() {
         cmd.env("HOME", dir.path());
         let mut outcome = run_in(cmd, lib, dir, SHORT);
         observe(&mut outcome, "hook saw", &dir.read("hook.out"));
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -384,10 +409,7 @@ fn git_credential_helper() {
         let mut cmd = bash(lib, script, &[&parent_path, &leak, &config], &GIT_ENV);
         cmd.env("HELPER_REPORT", &report);
         let outcome = run_in(cmd, lib, dir, SHORT);
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -418,7 +440,7 @@ fn git_bisect_run() {
         assert!(start.success(), "git bisect start\n{start}");
         let report = dir.join("report");
         let env = [("STEP_REPORT", report.to_str().unwrap())];
-        let cmd = parent(
+        let mut outcome = run_parent(
             lib,
             dir,
             ("spawn", "none"),
@@ -434,13 +456,9 @@ fn git_bisect_run() {
             ],
             &[&GIT_ENV[..], &env].concat(),
         );
-        let mut outcome = run_in(cmd, lib, dir, SHORT);
         let found = outcome.stdout.contains("commit 4");
         observe(&mut outcome, "found commit 4", &format!("{found}\n"));
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -483,36 +501,23 @@ fn gpg_status_fd_and_passphrase_fd() {
             program.extend_from_slice(mode);
             program
         };
-        let report = dir.join("report").display().to_string();
+        let report = report_path(dir);
         let options = ["--to-child", "correct horse", "--inspect", &report];
         let encrypt = gpg(&["--symmetric", "-o", "plain.gpg", "plain"]);
-        let mut outcome = run_in(
-            parent(lib, dir, ("fork", "pipe"), &options, &encrypt, &home_env),
-            lib,
-            dir,
-            SHORT,
-        );
+        let mut outcome = run_parent(lib, dir, ("fork", "pipe"), &options, &encrypt, &home_env);
         let decrypt = gpg(&["--decrypt", "plain.gpg"]);
-        let decrypted = run_in(
-            parent(
-                lib,
-                dir,
-                ("spawn", "socketpair"),
-                &options[..2],
-                &decrypt,
-                &home_env,
-            ),
+        let decrypted = run_parent(
             lib,
             dir,
-            SHORT,
+            ("spawn", "socketpair"),
+            &options[..2],
+            &decrypt,
+            &home_env,
         );
         // The literal packet carries a time.
         observe(&mut outcome, "decrypt", &mask_digits(&decrypted.stdout));
         outcome.code = outcome.code.max(decrypted.code);
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -543,12 +548,7 @@ fn ssh_agent_daemon() {
     check("ssh-agent daemon", |lib, dir| {
         let sock = dir.join("agent.sock").display().to_string();
         let start = ["/usr/bin/ssh-agent", "-s", "-a", &sock];
-        let mut outcome = run_in(
-            daemon_parent(lib, dir, ("fork", "none"), &[], &start),
-            lib,
-            dir,
-            SHORT,
-        );
+        let mut outcome = run_daemon_parent(lib, dir, ("fork", "none"), &start);
         let pid = agent_pid(&outcome.stdout);
         let _agent = KillOnDrop(pid);
         let leaked = pid.is_some_and(|pid| process_has_leak(dir, pid));
@@ -580,7 +580,7 @@ fn ssh_agent_command_form() {
         return;
     }
     check("ssh-agent sh -c", |lib, dir| {
-        let report = dir.join("report").display().to_string();
+        let report = report_path(dir);
         let script = r#"ssh-add -l; echo "ssh-add status $?"; exec "$0" --out "$1""#;
         let program = [
             "/usr/bin/ssh-agent",
@@ -590,16 +590,8 @@ fn ssh_agent_command_form() {
             &probe(),
             &report,
         ];
-        let outcome = run_in(
-            parent(lib, dir, ("vfork", "none"), &[], &program, &[]),
-            lib,
-            dir,
-            SHORT,
-        );
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        let outcome = run_parent(lib, dir, ("vfork", "none"), &[], &program, &[]);
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -628,18 +620,13 @@ fn tmux_new_session_and_run_shell() {
             "-d",
             "sleep 60",
         ];
-        let mut outcome = run_in(
-            parent(
-                lib,
-                dir,
-                ("spawn", "none"),
-                &[],
-                &program,
-                &[("TERM", "xterm")],
-            ),
+        let mut outcome = run_parent(
             lib,
             dir,
-            SHORT,
+            ("spawn", "none"),
+            &[],
+            &program,
+            &[("TERM", "xterm")],
         );
         let server = run_in(tmux(&["display", "-p", "#{pid}"]), lib, dir, SHORT);
         let leaked = server
@@ -682,12 +669,7 @@ fn dbus_daemon_print_address_to_a_pipe() {
             "--print-address={W}",
             "--print-pid",
         ];
-        let mut outcome = run_in(
-            daemon_parent(lib, dir, ("fork", "pipe"), &[], &program),
-            lib,
-            dir,
-            SHORT,
-        );
+        let mut outcome = run_daemon_parent(lib, dir, ("fork", "pipe"), &program);
         // The daemon prints its pid on stdout, while the parent relays the
         // channel: the two lines come in either order.
         let pid = outcome.stdout.lines().find_map(|l| l.trim().parse().ok());
@@ -805,16 +787,8 @@ fn make_jobserver_recursive() {
             &probe_var,
             &report_var,
         ];
-        let outcome = run_in(
-            parent(lib, dir, ("fork", "none"), &[], &program, &[]),
-            lib,
-            dir,
-            SHORT,
-        );
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        let outcome = run_parent(lib, dir, ("fork", "none"), &[], &program, &[]);
+        Seen::from_probe(dir, outcome)
     });
 }
 
@@ -831,7 +805,7 @@ fn cargo_jobserver_reaches_make_in_build_script() {
         copy_dir(&fixture("compat/cargo_jobserver"), &project);
         let manifest = project.join("Cargo.toml").display().to_string();
         let out = dir.join("make-output").display().to_string();
-        let report = dir.join("report").display().to_string();
+        let report = report_path(dir);
         let target = dir.join("target").display().to_string();
         let mut env: Vec<(String, String)> = vec![
             ("COMPAT_OUT".into(), out),
@@ -860,10 +834,7 @@ fn cargo_jobserver_reaches_make_in_build_script() {
         let mut outcome =
             common::spawn_in(cmd, lib, dir).finish(std::time::Instant::now() + common::LONG);
         observe(&mut outcome, "make under cargo", &dir.read("make-output"));
-        Seen {
-            leaked: probe_saw_leak(dir, "report"),
-            outcome,
-        }
+        Seen::from_probe(dir, outcome)
     });
 }
 
