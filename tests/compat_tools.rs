@@ -360,8 +360,9 @@ fn git_pre_push_hook_reads_stdin() {
         let env = [
             ("HOOK_OUT", out.to_str().unwrap()),
             ("HOOK_REPORT", report.to_str().unwrap()),
+            ("HOME", dir.path().to_str().unwrap()),
         ];
-        let mut cmd = parent(
+        let mut outcome = run_parent(
             lib,
             dir,
             ("fork", "none"),
@@ -378,8 +379,6 @@ fn git_pre_push_hook_reads_stdin() {
             ],
             &[&GIT_ENV[..], &env].concat(),
         );
-        cmd.env("HOME", dir.path());
-        let mut outcome = run_in(cmd, lib, dir, SHORT);
         observe(&mut outcome, "hook saw", &dir.read("hook.out"));
         Seen::from_probe(dir, outcome)
     });
