@@ -66,6 +66,27 @@ fn rules_parent(
     }
 }
 
+/// The control run (both fds must arrive, or the case proves nothing), then
+/// the run with the library.
+fn control_then_with(
+    what: &str,
+    options: &[&str],
+    setup: &str,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Seen {
+    let control = rules_parent(Preload::Without, options, setup, program, args, env);
+    assert!(
+        control.told_arrived && control.leak_arrived,
+        "{what}: control run should see both fds {} and {}\n{}",
+        control.told,
+        control.leak,
+        control.outcome
+    );
+    rules_parent(Preload::With, options, setup, program, args, env)
+}
+
 /// The control arrives whole; with the library the told fd arrives and the
 /// leak does not.
 fn assert_told_kept_leak_swept(
@@ -76,15 +97,7 @@ fn assert_told_kept_leak_swept(
     args: &[&str],
     env: &[(&str, &str)],
 ) {
-    let control = rules_parent(Preload::Without, options, setup, program, args, env);
-    assert!(
-        control.told_arrived && control.leak_arrived,
-        "{what}: control run should see both fds {} and {}\n{}",
-        control.told,
-        control.leak,
-        control.outcome
-    );
-    let with = rules_parent(Preload::With, options, setup, program, args, env);
+    let with = control_then_with(what, options, setup, program, args, env);
     assert!(
         with.told_arrived,
         "{what}: the told fd {} was swept\n{}",
@@ -106,13 +119,7 @@ fn assert_both_swept(
     args: &[&str],
     env: &[(&str, &str)],
 ) {
-    let control = rules_parent(Preload::Without, options, setup, program, args, env);
-    assert!(
-        control.told_arrived && control.leak_arrived,
-        "{what}: control run should see both fds\n{}",
-        control.outcome
-    );
-    let with = rules_parent(Preload::With, options, setup, program, args, env);
+    let with = control_then_with(what, options, setup, program, args, env);
     assert!(
         !with.told_arrived && !with.leak_arrived,
         "{what}: fds {} and {} should both be swept\n{}",
