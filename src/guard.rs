@@ -8,14 +8,15 @@
 use core::ffi::{CStr, c_int};
 use core::fmt::{self, Write};
 
-use crate::attempts::{self, Attempt, Exec};
+use crate::attempts::{self, Exec};
 use crate::ffi::{self, CStrArray, CStrPtr};
 use crate::keepset::KeepSet;
 use crate::logger::{Bytes, LineBuf};
-use crate::policy::{self, ExecRequest, ProcessView, Rule};
+use crate::policy::{self, ExecRequest, ForkChild, ProcessView, Rule, Unrecorded};
 use crate::settings::{Mode, Policy};
 use crate::state::{self, Global};
-use crate::{registry, sweep, sys};
+use crate::sweep::Marks;
+use crate::{child, registry, sweep, sys};
 
 /// The hooked entry points, for the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,15 +53,6 @@ impl Call {
             Call::System => "system",
             Call::Popen => "popen",
         }
-    }
-
-    /// An exec replaces the caller (or fails and returns); a spawn starts
-    /// a child and reports the child's failure itself.
-    fn is_exec(self) -> bool {
-        !matches!(
-            self,
-            Call::PosixSpawn | Call::PosixSpawnp | Call::System | Call::Popen
-        )
     }
 }
 
@@ -162,7 +154,11 @@ impl Launch {
                         .find_map(|var| var.strip_prefix(b"PATH=")),
                 })
             }
-            Call::Execveat if path.bytes().is_some_and(|p| p.is_empty()) => {
+            Call::Execveat
+                if !path.is_null()
+                    && sys::path_is_readable(path.as_ptr())
+                    && path.bytes().is_some_and(|p| p.is_empty()) =>
+            {
                 self.program_fd.map(Exec::Fd)
             }
             Call::Execve | Call::Execv | Call::Execl | Call::Execle | Call::Execveat => {
@@ -172,11 +168,6 @@ impl Launch {
                 })
             }
         }
-    }
-
-    /// This thread's attempt with this argv.
-    fn attempt(&self) -> Attempt {
-        Attempt::current(self.args.iter())
     }
 }
 
@@ -201,8 +192,42 @@ fn for_each_kept(
         identity_now: |fd| sys::fstat_id(fd).ok(),
         own_pid: sys::getpid,
         listeners: each_listener,
+        fork_child: ForkChild {
+            curated: child::curated(),
+            made: child::made_fds(),
+            own_channels: |found: &mut dyn FnMut(c_int)| {
+                if child::closed_pipe_ends() {
+                    each_own_channel(found);
+                }
+            },
+        },
+        unrecorded: Unrecorded {
+            inherited: registry::unrecorded_inherited(),
+            intents: registry::intents_beyond(),
+            locks: registry::locks_beyond(),
+            made_in_child: child::made_beyond(),
+        },
     };
     policy::for_each_kept(launch.request(target), view, sink);
+}
+
+/// K12: every pipe end whose other end this fork child closed (and every
+/// copy of it). Runs only in a fork child that closed a pipe end: one
+/// `/proc/self/fd` walk, an `fstat` per fd and an `F_GETFL` per pipe end.
+/// Without `/proc` none is found, and they are judged by the other rules.
+#[cold]
+#[inline(never)]
+fn each_own_channel(found: &mut dyn FnMut(c_int)) {
+    let _ = sweep::for_each_open_fd(|fd| {
+        if fd > 2
+            && let Ok(info) = sys::fstat_info(fd)
+            && info.is_pipe()
+            && let Ok(flags) = sys::fcntl_getfl(fd)
+            && child::is_own_channel(&info, flags)
+        {
+            found(fd);
+        }
+    });
 }
 
 /// K10: every open listening socket above stdio. Runs only when the target
@@ -245,45 +270,79 @@ impl FdList {
     fn listed(&self) -> &[c_int] {
         self.fds.get(..self.count.min(LISTED_FDS)).unwrap_or(&[])
     }
-
-    /// Puts the listed fds in ascending order. An insertion sort: few fds
-    /// come out of order, and core's sorts link a panic (for an `Ord` that
-    /// is not total).
-    fn sort(&mut self) {
-        for i in 1..self.count.min(LISTED_FDS) {
-            let mut j = i;
-            while j > 0 {
-                match self.fds.get_mut(j - 1..=j) {
-                    Some(pair) if pair.first() > pair.last() => pair.reverse(),
-                    _ => break,
-                }
-                j -= 1;
-            }
-        }
-    }
 }
 
-/// Runs before the real exec or spawn: sweeps every fd the keep rules do
-/// not keep. Never fails; never changes `errno`.
+/// Runs before the real exec: sweeps every fd the keep rules do not keep.
+/// Never fails; never changes `errno`.
+///
+/// An exec that will fail for sure (its program is missing or not
+/// executable, as each attempt of a PATH search done by hand but the last)
+/// sweeps nothing: it returns to the caller, whose fds must be as it left
+/// them. The attempt that runs sweeps for itself.
 ///
 /// The common path (sweep, nothing to log) needs the keep set and a few
 /// words of stack; logging lives in cold functions, so that an exec from a
 /// handler on a small alternate signal stack still fits.
 pub fn before_exec(launch: &Launch) {
-    state::ensure_init();
-    let Some(global) = state::get() else { return };
-    let mode = global.settings.mode;
-    if mode == Mode::Off {
+    let mut link = [0u8; TARGET_LINK];
+    let Some((global, keep, target)) = decide(launch, &mut link) else {
         return;
+    };
+    if let Some(errno) = launch.exec().and_then(attempts::will_fail) {
+        if log::log_enabled!(log::Level::Debug) {
+            log_failed_attempt(launch, errno, &keep);
+        }
+        return;
+    }
+    let mode = global.settings.mode;
+    if mode == Mode::Sweep && !log::log_enabled!(log::Level::Info) {
+        sweep::sweep(&keep);
+        return;
+    }
+    sweep_and_report(launch, target, global, &keep, None);
+}
+
+/// Runs before the real spawn (`posix_spawn`, `system`, `popen`), which
+/// starts its child from the caller's own fd table: marks every fd the keep
+/// rules do not keep, and notes in `marks` each one it marked, so that
+/// [`after_spawn`] gives the caller back its table as it was.
+pub fn before_spawn(launch: &Launch, marks: &mut Marks) {
+    let mut link = [0u8; TARGET_LINK];
+    let Some((global, keep, target)) = decide(launch, &mut link) else {
+        return;
+    };
+    if global.settings.mode == Mode::Sweep && !log::log_enabled!(log::Level::Info) {
+        sweep::sweep_noting(&keep, marks);
+        return;
+    }
+    sweep_and_report(launch, target, global, &keep, Some(marks));
+}
+
+/// Once the spawn has returned (its child has exec'd or failed): clears
+/// close-on-exec again on every fd [`before_spawn`] marked that still has
+/// it. Never changes `errno`.
+pub fn after_spawn(marks: &Marks) {
+    sweep::unmark(marks);
+}
+
+/// What both paths share: the settings, pass-through (K7), the target's
+/// name (K8, K10), and the keep set. `None` when nothing is to be swept.
+fn decide<'b>(
+    launch: &Launch,
+    link: &'b mut [u8; TARGET_LINK],
+) -> Option<(&'static Global, KeepSet, Option<&'b [u8]>)> {
+    state::ensure_init();
+    let global = state::get()?;
+    if global.settings.mode == Mode::Off {
+        return None;
     }
     if global.passthrough {
         log_passthrough(launch);
-        return;
+        return None;
     }
     // Only the smart policy asks what the target is (K8, K10).
-    let mut link = [0u8; TARGET_LINK];
     let target = match global.settings.policy {
-        Policy::Smart => launch.target(&mut link),
+        Policy::Smart => launch.target(link),
         Policy::Strict => None,
     };
     let mut keep = KeepSet::new();
@@ -291,13 +350,9 @@ pub fn before_exec(launch: &Launch) {
         keep.insert_range(lo, hi);
     });
     if keep.overflowed() {
-        warn_overflow(launch);
+        log_overflow(launch);
     }
-    if mode == Mode::Sweep && !log::log_enabled!(log::Level::Info) {
-        sweep::sweep(&keep);
-        return;
-    }
-    sweep_and_report(launch, target, global, &keep, mode);
+    Some((global, keep, target))
 }
 
 /// The program a launch runs, for the log: its path or command, or `fd N`
@@ -331,30 +386,17 @@ fn log_passthrough(launch: &Launch) {
 
 #[cold]
 #[inline(never)]
-fn warn_overflow(launch: &Launch) {
-    crate::logger::ensure_installed();
-    log::warn!(
-        "{} {}: more than {} kept ranges; the rest are swept",
+fn log_overflow(launch: &Launch) {
+    log::debug!(
+        "{} {}: more than {} kept ranges; the nearest were joined, and the fds between them kept",
         launch.call.name(),
         program(launch),
         crate::keepset::KEEP_CAPACITY
     );
 }
 
-/// Lists what the sweep will mark (before it does, since afterwards every
-/// fd has close-on-exec), sweeps unless auditing, and logs: an exec that
-/// will fail at debug, carrying what it swept to the attempt that runs; the
-/// exec that runs (or a spawn) at info, with what failed attempts of the
-/// same thread and argv swept just before it.
-#[cold]
-#[inline(never)]
-fn sweep_and_report(
-    launch: &Launch,
-    target: Option<&[u8]>,
-    global: &Global,
-    keep: &KeepSet,
-    mode: Mode,
-) {
+/// The inheritable fds outside `keep`: what a sweep would mark now.
+fn targets(keep: &KeepSet) -> FdList {
     let mut targets = FdList::new();
     let _ = sweep::for_each_open_fd(|fd| {
         if !keep.contains(fd as u32)
@@ -363,32 +405,32 @@ fn sweep_and_report(
             targets.push(fd);
         }
     });
-    let failure = launch.exec().and_then(attempts::will_fail);
-    let method = (mode == Mode::Sweep).then(|| sweep::sweep(keep));
+    targets
+}
+
+/// Lists what the sweep will mark (before it does, since afterwards every
+/// fd has close-on-exec), sweeps unless auditing (noting the marks for a
+/// spawn), and logs the exec or spawn at info and what it kept at debug.
+#[cold]
+#[inline(never)]
+fn sweep_and_report(
+    launch: &Launch,
+    target: Option<&[u8]>,
+    global: &Global,
+    keep: &KeepSet,
+    marks: Option<&mut Marks>,
+) {
+    let mode = global.settings.mode;
+    let targets = targets(keep);
+    let method = (mode == Mode::Sweep).then(|| match marks {
+        Some(marks) => sweep::sweep_noting(keep, marks),
+        None => sweep::sweep(keep),
+    });
     let verb = if method.is_some() {
         "swept"
     } else {
         "would sweep"
     };
-    if let Some(errno) = failure {
-        if method.is_some() {
-            let swept = targets
-                .listed()
-                .iter()
-                .filter_map(|&fd| Some((fd, sys::fstat_id(fd).ok()?)));
-            attempts::note_failed(launch.attempt(), swept);
-        }
-        log_failed_attempt(launch, errno, verb, &targets);
-        return;
-    }
-    if method.is_some() && launch.call.is_exec() {
-        attempts::take_carried(launch.attempt(), &mut |fd| {
-            if !targets.listed().contains(&fd) {
-                targets.push(fd);
-            }
-        });
-        targets.sort();
-    }
     if targets.count > 0 {
         log::info!(
             "{} {}: {verb} {}",
@@ -402,10 +444,14 @@ fn sweep_and_report(
     }
 }
 
-/// One debug line for an exec attempt that will fail: what its sweep marked
-/// (carried to the attempt that runs), or that nothing was left. The verb
-/// follows a comma, so that the line never reads as a sweep line.
-fn log_failed_attempt(launch: &Launch, errno: sys::Errno, verb: &str, targets: &FdList) {
+/// One debug line for an exec attempt that will fail: it returns to the
+/// caller, so it sweeps nothing; the line lists what the attempt that runs
+/// will have to sweep. The verb follows a comma, so that the line never
+/// reads as a sweep line.
+#[cold]
+#[inline(never)]
+fn log_failed_attempt(launch: &Launch, errno: sys::Errno, keep: &KeepSet) {
+    let targets = targets(keep);
     let (call, program, errno) = (
         launch.call.name(),
         program(launch),
@@ -413,8 +459,8 @@ fn log_failed_attempt(launch: &Launch, errno: sys::Errno, verb: &str, targets: &
     );
     if targets.count > 0 {
         log::debug!(
-            "{call} {program}: will fail ({errno}), {verb} {}",
-            Described(targets)
+            "{call} {program}: will fail ({errno}), not swept {}",
+            Described(&targets)
         );
     } else {
         log::debug!("{call} {program}: will fail ({errno}), nothing to sweep");
@@ -495,28 +541,5 @@ impl fmt::Display for Described<'_> {
             write!(f, " and {more} more")?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fd_list_sorts_carried_fds_into_place() {
-        let mut list = FdList::new();
-        for fd in [4, 9, 3, 7, 3] {
-            list.push(fd);
-        }
-        list.sort();
-        assert_eq!(list.listed(), [3, 3, 4, 7, 9]);
-        let mut full = FdList::new();
-        for fd in (0..LISTED_FDS as c_int + 5).rev() {
-            full.push(fd);
-        }
-        full.sort();
-        assert_eq!(full.listed().len(), LISTED_FDS);
-        assert!(full.listed().is_sorted());
-        assert_eq!(full.count, LISTED_FDS + 5);
     }
 }

@@ -62,7 +62,7 @@ impl KeepSet {
         self.ranges.get(..self.len).unwrap_or(&[])
     }
 
-    /// Whether an insert was refused because the set was full.
+    /// Whether a range found the set full and was joined to a neighbour.
     pub fn overflowed(&self) -> bool {
         self.overflowed
     }
@@ -73,14 +73,16 @@ impl KeepSet {
         ranges.get(after).is_some_and(|r| r.contains(fd))
     }
 
-    pub fn insert(&mut self, fd: u32) -> bool {
+    pub fn insert(&mut self, fd: u32) {
         self.insert_range(fd, fd)
     }
 
     /// Adds `lo..=hi` (swapped if reversed), merging with every range it
-    /// overlaps or touches. Returns false, and records the overflow, if the
-    /// set is full and the range merges with nothing.
-    pub fn insert_range(&mut self, lo: u32, hi: u32) -> bool {
+    /// overlaps or touches. When the set is full and the range merges with
+    /// nothing, it is joined to its nearer neighbour, so the fds between
+    /// are kept too: capacities fail open (a missed leak is the world as it
+    /// was), and [`KeepSet::overflowed`] says it happened.
+    pub fn insert_range(&mut self, lo: u32, hi: u32) {
         let (mut lo, mut hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
         let ranges = self.ranges();
         // Ranges start..end are the ones that overlap or touch lo..=hi.
@@ -94,7 +96,8 @@ impl KeepSet {
             }
         } else if self.len == KEEP_CAPACITY {
             self.overflowed = true;
-            return false;
+            self.join_nearer(start, lo, hi);
+            return;
         }
         let new_len = self.len + 1 - merged;
         // Move the tail so that exactly one slot remains at `start`.
@@ -103,7 +106,27 @@ impl KeepSet {
             *slot = FdRange::new(lo, hi);
         }
         self.len = new_len;
-        true
+    }
+
+    /// A full set takes `lo..=hi`, which falls between `ranges[at - 1]` and
+    /// `ranges[at]`, by stretching the nearer of the two over it. Neither
+    /// then touches another range: the gaps beside it are unchanged.
+    fn join_nearer(&mut self, at: usize, lo: u32, hi: u32) {
+        let before = at.checked_sub(1).and_then(|i| self.ranges.get(i)).copied();
+        let after = self.ranges().get(at).copied();
+        let stretch_before = match (before, after) {
+            (Some(b), Some(a)) => lo - b.hi <= a.lo - hi,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let (index, range) = if stretch_before {
+            (at.wrapping_sub(1), before.map(|b| FdRange::new(b.lo, hi)))
+        } else {
+            (at, after.map(|a| FdRange::new(lo, a.hi)))
+        };
+        if let (Some(slot), Some(range)) = (self.ranges.get_mut(index), range) {
+            *slot = range;
+        }
     }
 
     /// Moves `ranges[from..len]` to start at `to`, without a panicking path
@@ -201,20 +224,52 @@ mod tests {
     }
 
     #[test]
-    fn overflow_is_refused_and_reported() {
+    fn a_full_set_keeps_more_not_less() {
         let mut set = KeepSet::new();
         for i in 0..KEEP_CAPACITY as u32 {
-            assert!(set.insert(i * 2));
+            set.insert(i * 10);
         }
         assert!(!set.overflowed());
-        assert!(!set.insert(10_001));
+        assert_eq!(set.ranges().len(), KEEP_CAPACITY);
+        // The 129th range: joined to its nearer neighbour (50 is 3 from 53).
+        set.insert(53);
         assert!(set.overflowed());
+        assert!(set.contains(53), "the new fd is kept");
+        assert!(set.contains(51) && set.contains(52), "and the fds between");
+        assert!(!set.contains(54) && set.contains(60) && !set.contains(59));
+        assert_eq!(set.ranges().len(), KEEP_CAPACITY);
+        // Beyond the last range and before the first.
+        set.insert(100_000);
+        assert!(set.contains(100_000) && set.contains(99_999));
+        let mut low = KeepSet::new();
+        for i in 0..KEEP_CAPACITY as u32 {
+            low.insert(1000 + i * 10);
+        }
+        low.insert(7);
+        assert!(low.contains(7) && low.contains(999) && low.contains(1000));
         // Merging into an existing range still works when full.
-        assert!(set.insert(1));
-        assert_eq!(set.ranges().len(), KEEP_CAPACITY - 1);
+        low.insert(1001);
+        assert_eq!(low.ranges().len(), KEEP_CAPACITY);
     }
 
     proptest! {
+        /// Past capacity the set keeps a superset of what it was given, and
+        /// stays sorted and disjoint.
+        #[test]
+        fn overflow_keeps_a_superset(fds in proptest::collection::btree_set(0u32..100_000, 0..400)) {
+            let mut set = KeepSet::new();
+            for &fd in &fds {
+                set.insert(fd);
+            }
+            for fd in &fds {
+                prop_assert!(set.contains(*fd));
+            }
+            for pair in set.ranges().windows(2) {
+                prop_assert!(pair[0].hi.saturating_add(1) < pair[1].lo);
+            }
+            prop_assert!(set.ranges().len() <= KEEP_CAPACITY);
+        }
+
         #[test]
         fn matches_a_model(ops in proptest::collection::vec((0u32..300, 0u32..300), 0..120)) {
             let mut set = KeepSet::new();
@@ -223,6 +278,7 @@ mod tests {
                 set.insert_range(a, b);
                 model.extend(a.min(b)..=a.max(b));
             }
+            prop_assert!(!set.overflowed(), "at most 150 ranges fit in 300 fds");
             let ranges = set.ranges();
             for pair in ranges.windows(2) {
                 prop_assert!(pair[0].hi.saturating_add(1) < pair[1].lo, "sorted, disjoint, not touching");

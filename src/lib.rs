@@ -17,6 +17,7 @@
 //! | [`conventions`] | the environment's fd-passing conventions (K6), one table entry each |
 //! | [`keepset`] | the fixed-capacity set of kept fd ranges |
 //! | [`sweep`] | the `close_range` → `/proc/self/fd` → probing ladder |
+//! | [`child`] | what a fork child did between its fork and its exec (K11–K13) |
 //! | [`registry`] | inherited snapshot (K3: taken at load), intent records (K4), lock records (K9) |
 //! | [`settings`] | pure parsing of `CLOEXEC_*` |
 //! | [`state`] | the load-time work, and the [`state::Global`] it publishes |
@@ -73,6 +74,7 @@
 )]
 
 pub mod attempts;
+pub mod child;
 pub mod conventions;
 #[allow(unsafe_code)]
 pub mod ffi;

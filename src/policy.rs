@@ -38,6 +38,12 @@ pub enum Rule {
     Lock,
     /// K10: a listening socket, on its way to the same program.
     Listener,
+    /// K11: a fork child that curated its fd table left it open.
+    Curated,
+    /// K12: a pipe end whose other end the fork child closed.
+    OwnChannel,
+    /// K13: the fork child made it after the fork.
+    MadeInChild,
 }
 
 impl Rule {
@@ -52,6 +58,9 @@ impl Rule {
             Rule::Helper => "K8 helper",
             Rule::Lock => "K9 lock",
             Rule::Listener => "K10 listener",
+            Rule::Curated => "K11 curated",
+            Rule::OwnChannel => "K12 own channel",
+            Rule::MadeInChild => "K13 made in child",
         }
     }
 }
@@ -72,8 +81,45 @@ pub struct ExecRequest<'t, A, E> {
     pub target: Option<&'t [u8]>,
 }
 
+/// What a fork child did between its fork and this exec (K11–K13); all
+/// empty in a process that is not a fork child.
+pub struct ForkChild<M, O> {
+    /// K11: it closed fds it does not pass on.
+    pub curated: bool,
+    /// K13: the fds it made.
+    pub made: M,
+    /// K12: calls its argument with every pipe end whose other end the
+    /// child closed; asked only when it closed one.
+    pub own_channels: O,
+}
+
+/// Ranges kept whole because a table was full (capacities fail open).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unrecorded {
+    pub inherited: Option<(u32, u32)>,
+    pub intents: Option<(u32, u32)>,
+    pub locks: Option<(u32, u32)>,
+    pub made_in_child: Option<(u32, u32)>,
+}
+
+impl Unrecorded {
+    fn each(&self, sink: &mut dyn FnMut(Rule, u32, u32)) {
+        let spans = [
+            (Rule::Inherited, self.inherited),
+            (Rule::Intent, self.intents),
+            (Rule::Lock, self.locks),
+            (Rule::MadeInChild, self.made_in_child),
+        ];
+        for (rule, span) in spans {
+            if let Some((lo, hi)) = span {
+                sink(rule, lo, hi);
+            }
+        }
+    }
+}
+
 /// The process state the keep rules consult.
-pub struct ProcessView<'s, I, N, K, C, P, L> {
+pub struct ProcessView<'s, I, N, K, C, P, L, M, O> {
     pub policy: Policy,
     pub keep_list: &'s KeepSet,
     /// K8: targets for which nothing is swept.
@@ -93,12 +139,16 @@ pub struct ProcessView<'s, I, N, K, C, P, L> {
     /// Calls its argument with every open listening socket; asked only
     /// when the target is the caller's own program.
     pub listeners: L,
+    /// K11–K13.
+    pub fork_child: ForkChild<M, O>,
+    /// What full tables keep whole.
+    pub unrecorded: Unrecorded,
 }
 
 /// Calls `sink(rule, lo, hi)` for every range some rule keeps.
-pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
+pub fn for_each_kept<'a, A, E, I, N, K, C, P, L, M, O>(
     exec: ExecRequest<'_, A, E>,
-    view: ProcessView<'_, I, N, K, C, P, L>,
+    view: ProcessView<'_, I, N, K, C, P, L, M, O>,
     sink: &mut dyn FnMut(Rule, u32, u32),
 ) where
     A: Iterator<Item = &'a [u8]>,
@@ -109,6 +159,8 @@ pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
     C: FnMut(c_int) -> Option<FileId>,
     P: FnMut() -> u32,
     L: FnOnce(&mut dyn FnMut(c_int)),
+    M: Iterator<Item = u32>,
+    O: FnOnce(&mut dyn FnMut(c_int)),
 {
     let ProcessView {
         policy,
@@ -121,6 +173,8 @@ pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
         mut identity_now,
         mut own_pid,
         listeners,
+        fork_child,
+        unrecorded,
     } = view;
     sink(Rule::Stdio, 0, 2);
     for r in keep_list.ranges() {
@@ -136,6 +190,11 @@ pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
         sink(Rule::Helper, 3, MAX_FD);
         return;
     }
+    if fork_child.curated {
+        sink(Rule::Curated, 3, MAX_FD);
+        return;
+    }
+    unrecorded.each(sink);
     let mut still_same = |(fd, then): (c_int, FileId)| {
         let fd_u32 = u32::try_from(fd).ok()?;
         (identity_now(fd) == Some(then)).then_some(fd_u32)
@@ -148,6 +207,14 @@ pub fn for_each_kept<'a, A, E, I, N, K, C, P, L>(
     }
     for fd in locks.filter_map(&mut still_same) {
         sink(Rule::Lock, fd, fd);
+    }
+    (fork_child.own_channels)(&mut |fd| {
+        if let Ok(fd) = u32::try_from(fd) {
+            sink(Rule::OwnChannel, fd, fd);
+        }
+    });
+    for fd in fork_child.made {
+        sink(Rule::MadeInChild, fd, fd);
     }
     for (i, arg) in exec.args.enumerate() {
         fds_in_arg(arg, &mut own_pid, &mut |fd| sink(Rule::Argv, fd, fd));
@@ -354,6 +421,10 @@ mod tests {
         env: &'a [&'a str],
         target: Option<&'a str>,
         now: &'a [(c_int, u64)],
+        curated: bool,
+        made: &'a [u32],
+        channels: &'a [c_int],
+        unrecorded: Unrecorded,
     }
 
     impl Default for Case<'_> {
@@ -365,6 +436,10 @@ mod tests {
                 env: &[],
                 target: Some("other"),
                 now: &[],
+                curated: false,
+                made: &[],
+                channels: &[],
+                unrecorded: Unrecorded::default(),
             }
         }
     }
@@ -398,6 +473,14 @@ mod tests {
                     found(60);
                     found(61);
                 },
+                fork_child: ForkChild {
+                    curated: case.curated,
+                    made: case.made.iter().copied(),
+                    own_channels: |found: &mut dyn FnMut(c_int)| {
+                        case.channels.iter().for_each(|&fd| found(fd))
+                    },
+                },
+                unrecorded: case.unrecorded,
             },
             &mut |rule, lo, hi| out.push((rule, lo, hi)),
         );
@@ -544,6 +627,60 @@ mod tests {
         );
     }
 
+    #[test]
+    fn fork_child_rules() {
+        let child = |curated, made: &'static [u32], channels: &'static [c_int]| {
+            rules(Case {
+                curated,
+                made,
+                channels,
+                ..Case::default()
+            })
+        };
+        let kept = child(false, &[3, 9], &[7]);
+        assert!(kept.contains(&(Rule::OwnChannel, 7, 7)));
+        assert!(kept.contains(&(Rule::MadeInChild, 3, 3)));
+        assert!(kept.contains(&(Rule::MadeInChild, 9, 9)));
+        assert!(!kept.iter().any(|r| r.0 == Rule::Curated));
+        let kept = child(true, &[], &[]);
+        assert!(kept.contains(&(Rule::Curated, 3, MAX_FD)), "{kept:?}");
+        let strict = rules(Case {
+            policy: Policy::Strict,
+            curated: true,
+            made: &[3],
+            channels: &[7],
+            ..Case::default()
+        });
+        assert!(
+            strict
+                .iter()
+                .all(|r| matches!(r.0, Rule::Stdio | Rule::KeepList | Rule::Argv)),
+            "strict means K2 only: {strict:?}"
+        );
+    }
+
+    #[test]
+    fn full_tables_keep_their_spans() {
+        let unrecorded = Unrecorded {
+            inherited: Some((300, 5000)),
+            intents: Some((65536, MAX_FD)),
+            locks: None,
+            made_in_child: Some((65536, MAX_FD)),
+        };
+        let kept = rules(Case {
+            unrecorded,
+            ..Case::default()
+        });
+        for span in [
+            (Rule::Inherited, 300, 5000),
+            (Rule::Intent, 65536, MAX_FD),
+            (Rule::MadeInChild, 65536, MAX_FD),
+        ] {
+            assert!(kept.contains(&span), "{span:?} in {kept:?}");
+        }
+        assert!(!kept.iter().any(|r| r.0 == Rule::Lock && r.1 >= 65536));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_argv_and_env_never_panic(
@@ -571,6 +708,12 @@ mod tests {
                     identity_now: |_| None,
                     own_pid: || pid,
                     listeners: |_: &mut dyn FnMut(c_int)| {},
+                    fork_child: ForkChild {
+                        curated: false,
+                        made: core::iter::empty(),
+                        own_channels: |_: &mut dyn FnMut(c_int)| {},
+                    },
+                    unrecorded: Unrecorded::default(),
                 },
                 &mut |_, lo, hi| {
                     set.insert_range(lo, hi);

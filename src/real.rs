@@ -90,6 +90,37 @@ real_symbols! {
     flock: unsafe extern "C" fn(c_int, c_int) -> c_int;
     lockf: unsafe extern "C" fn(c_int, c_int, libc::off_t) -> c_int;
     lockf64: unsafe extern "C" fn(c_int, c_int, libc::off64_t) -> c_int;
+    close: unsafe extern "C" fn(c_int) -> c_int;
+    close_range: unsafe extern "C" fn(u32, u32, c_int) -> c_int;
+    closefrom: unsafe extern "C" fn(c_int);
+    open: unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
+    open64: unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
+    openat: unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
+    openat64: unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
+    __open_2: unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+    __open64_2: unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+    __openat_2: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
+    __openat64_2: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
+    creat: unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int;
+    creat64: unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int;
+    pipe: unsafe extern "C" fn(*mut c_int) -> c_int;
+    pipe2: unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    socket: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
+    socketpair: unsafe extern "C" fn(c_int, c_int, c_int, *mut c_int) -> c_int;
+    accept: unsafe extern "C" fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> c_int;
+    accept4: unsafe extern "C" fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t, c_int) -> c_int;
+    dup: unsafe extern "C" fn(c_int) -> c_int;
+    __register_atfork: unsafe extern "C" fn(
+        Option<unsafe extern "C" fn()>,
+        Option<unsafe extern "C" fn()>,
+        Option<unsafe extern "C" fn()>,
+        *mut core::ffi::c_void,
+    ) -> c_int;
+    pthread_atfork: unsafe extern "C" fn(
+        Option<unsafe extern "C" fn()>,
+        Option<unsafe extern "C" fn()>,
+        Option<unsafe extern "C" fn()>,
+    ) -> c_int;
 }
 
 /// Whether [`resolve_all`] has run: a zero slot then means libc lacks it.

@@ -418,8 +418,8 @@ pub fn parse_fd_list<'a>(value: &'a [u8], keep: &mut KeepSet, bad: &mut BadParts
             }
         };
         match parsed {
-            Some((lo, hi)) if keep.insert_range(lo, hi) => {}
-            _ => bad.push(item),
+            Some((lo, hi)) => keep.insert_range(lo, hi),
+            None => bad.push(item),
         }
     }
 }

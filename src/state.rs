@@ -78,6 +78,9 @@ fn init() {
             settings.mode != Mode::Off && settings.policy == Policy::Smart && !passthrough;
         if uses_history {
             registry::snapshot_inherited();
+            // K11–K13 watch fork children; a process whose execs never
+            // consult its history pays nothing per fork.
+            ffi::on_fork_child(crate::child::on_fork_child);
         }
         Global {
             settings,

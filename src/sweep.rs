@@ -91,8 +91,7 @@ pub fn by_proc(keep: &KeepSet) -> Result<(), Errno> {
 /// Rung 3. Safe anywhere: `fcntl` only. Costs one system call per number
 /// up to the soft limit (capped), open or not.
 pub fn by_probing(keep: &KeepSet) {
-    let limit = sys::nofile_soft_limit().unwrap_or(u64::from(PROBE_CAP));
-    let end = limit.min(u64::from(PROBE_CAP)) as u32;
+    let end = probe_end();
     for gap in keep.gaps() {
         if gap.lo >= end {
             break;
@@ -101,6 +100,120 @@ pub fn by_probing(keep: &KeepSet) {
             let _ = sys::set_cloexec(fd as c_int);
         }
     }
+}
+
+/// The fds below this number that one spawn's sweep can note with a bit
+/// each (512 bytes of the hook's stack).
+pub const MARK_BITS: usize = 4096;
+
+/// How many higher fds one spawn's sweep can note. A leak beyond them is
+/// left as it is for that spawn (capacities fail open), and a debug line
+/// says so.
+pub const MARK_SPILL: usize = 32;
+
+/// The fds one spawn's sweep marked close-on-exec, so that they can be
+/// given back as they were once the spawn returns.
+pub struct Marks {
+    low: [u64; MARK_BITS / 64],
+    high: [c_int; MARK_SPILL],
+    high_len: usize,
+    /// Leaks left unmarked for want of room.
+    pub unnoted: usize,
+}
+
+impl Marks {
+    pub const fn new() -> Marks {
+        Marks {
+            low: [0; MARK_BITS / 64],
+            high: [0; MARK_SPILL],
+            high_len: 0,
+            unnoted: 0,
+        }
+    }
+
+    /// Notes `fd`; false when there is no room for it.
+    fn note(&mut self, fd: c_int) -> bool {
+        let Ok(n) = usize::try_from(fd) else {
+            return false;
+        };
+        if let Some(word) = self.low.get_mut(n / 64) {
+            *word |= 1 << (n % 64);
+            return true;
+        }
+        match self.high.get_mut(self.high_len) {
+            Some(slot) => {
+                *slot = fd;
+                self.high_len += 1;
+                true
+            }
+            None => {
+                self.unnoted += 1;
+                false
+            }
+        }
+    }
+
+    /// Every fd noted, lowest first.
+    pub fn iter(&self) -> impl Iterator<Item = c_int> + '_ {
+        let low = self.low.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some((w * 64 + b) as c_int)
+            })
+        });
+        low.chain(self.high.iter().take(self.high_len).copied())
+    }
+}
+
+impl Default for Marks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Marks every inheritable fd outside `keep` close-on-exec, one at a time,
+/// noting each in `marks`: a spawn's child starts from the caller's own fd
+/// table, and the caller must get it back as it was. The `/proc/self/fd`
+/// walk, then probing to the soft limit without `/proc`; an fd with no
+/// room in `marks` is left as it is. Safe anywhere: raw calls, no memory.
+pub fn sweep_noting(keep: &KeepSet, marks: &mut Marks) -> Method {
+    let mut mark = |fd: c_int| {
+        if !keep.contains(fd as u32)
+            && sys::fcntl_getfd(fd).is_ok_and(|f| f & libc::FD_CLOEXEC == 0)
+            && marks.note(fd)
+        {
+            let _ = sys::set_cloexec(fd);
+        }
+    };
+    if for_each_open_fd(&mut mark).is_ok() {
+        return Method::Proc;
+    }
+    let end = probe_end();
+    for gap in keep.gaps().take_while(|g| g.lo < end) {
+        (gap.lo..=gap.hi.min(end - 1)).for_each(|fd| mark(fd as c_int));
+    }
+    Method::Probing
+}
+
+/// Clears close-on-exec again on every fd in `marks` that still has it.
+pub fn unmark(marks: &Marks) {
+    for fd in marks.iter() {
+        if sys::fcntl_getfd(fd).is_ok_and(|f| f & libc::FD_CLOEXEC != 0) {
+            let _ = sys::fcntl_setfd(fd, 0);
+        }
+    }
+}
+
+/// One past the last fd the probing rung tries: the soft `RLIMIT_NOFILE`,
+/// at most [`PROBE_CAP`].
+fn probe_end() -> u32 {
+    let limit = sys::nofile_soft_limit().unwrap_or(u64::from(PROBE_CAP));
+    limit.min(u64::from(PROBE_CAP)) as u32
 }
 
 /// The `getdents64` buffer: small, because the exec path may run on an

@@ -359,12 +359,6 @@ pub fn exec_fn() -> Option<&'static CStr> {
     Some(unsafe { CStr::from_ptr(p) })
 }
 
-/// `gettid()`: the calling thread's id (a vfork child gets its own).
-pub fn gettid() -> u32 {
-    // SAFETY: gettid takes no arguments and cannot fail.
-    unsafe { raw_syscall(libc::SYS_gettid, [0; 5]) as u32 }
-}
-
 /// Whether an exec of `path` (relative to `dirfd`) would pass the
 /// permission checks: `faccessat2(dirfd, path, X_OK, AT_EACCESS)`, with the
 /// effective ids as exec uses them; plain `faccessat` (the real ids) where
@@ -391,4 +385,80 @@ pub fn access_exec(dirfd: c_int, path: *const core::ffi::c_char) -> SysResult<()
         Err(Errno::ENOSYS | Errno::EPERM) => call(libc::SYS_faccessat, 0),
         other => other,
     }
+}
+
+/// What `fstat` says about an open file: its identity and its type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    pub id: FileId,
+    /// `st_mode & S_IFMT`.
+    pub kind: u32,
+}
+
+impl FileInfo {
+    pub fn is_pipe(&self) -> bool {
+        self.kind == libc::S_IFIFO
+    }
+
+    pub fn is_socket(&self) -> bool {
+        self.kind == libc::S_IFSOCK
+    }
+}
+
+/// `fstat(fd)`, reduced to the identity and the type of the open file.
+pub fn fstat_info(fd: c_int) -> SysResult<FileInfo> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: the kernel writes at most one `struct stat` to the pointer,
+    // which points at enough writable stack memory.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_fstat,
+            [fd as usize, st.as_mut_ptr() as usize, 0, 0, 0],
+        )
+    };
+    check(ret)?;
+    // SAFETY: fstat succeeded, so the kernel filled the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(FileInfo {
+        id: FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        },
+        kind: st.st_mode & libc::S_IFMT,
+    })
+}
+
+/// `stat(path).st_size`. For `/proc/self/fd` on Linux 6.2 and later it is
+/// the number of open fds of the calling process. See proc(5).
+pub fn stat_size(path: &CStr) -> SysResult<u64> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; the kernel writes at most one
+    // `struct stat` to the pointer, which points at writable stack memory.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_newfstatat,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                st.as_mut_ptr() as usize,
+                0,
+                0,
+            ],
+        )
+    };
+    check(ret)?;
+    // SAFETY: the call succeeded, so the kernel filled the whole struct.
+    Ok(unsafe { st.assume_init() }.st_size as u64)
+}
+
+/// `fcntl(fd, F_GETFL)`: the file status flags and access mode of `fd`.
+pub fn fcntl_getfl(fd: c_int) -> SysResult<c_int> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_fcntl,
+            [fd as usize, libc::F_GETFL as usize, 0, 0, 0],
+        )
+    };
+    check(ret).map(|flags| flags as c_int)
 }

@@ -1,5 +1,6 @@
 /*
- * The variadic hooks: execl, execle, execlp, fcntl, fcntl64, ioctl.
+ * The variadic hooks: execl, execle, execlp, fcntl, fcntl64, ioctl, and
+ * open, open64, openat, openat64.
  *
  * Stable Rust cannot define a C-variadic function, so their bodies live
  * here. Each one reads its variable arguments and hands them to one Rust
@@ -10,7 +11,9 @@
  *
  * Async-signal-safe: stack memory and va_arg only.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -29,6 +32,7 @@ enum { FCNTL = 0, FCNTL64 = 1 };
 int cloexec_internal_execl(int kind, const char *path, char *const argv[], char *const envp[]);
 int cloexec_internal_fcntl(int which, int fd, int cmd, void *arg);
 int cloexec_internal_ioctl(int fd, unsigned long request, void *arg);
+int cloexec_internal_open(int which, int dirfd, const char *path, int flags, unsigned mode);
 
 /* How many arguments arg0 and the variadic list hold before their NULL,
  * counting no further than CLOEXEC_EXECL_MAX_ARGS. */
@@ -101,3 +105,43 @@ HIDDEN int cloexec_c_ioctl(int fd, unsigned long request, ...)
     va_end(ap);
     return cloexec_internal_ioctl(fd, request, arg);
 }
+
+/* open and openat read their mode only when the flags create a file, as
+ * libc's own do: reading an argument that was not passed is undefined. */
+enum { OPEN = 0, OPEN64 = 1, OPENAT = 2, OPENAT64 = 3 };
+
+static int needs_mode(int flags)
+{
+    return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+#define OPEN_HOOK(name, which)                                       \
+    HIDDEN int name(const char *path, int flags, ...)                \
+    {                                                                \
+        unsigned mode = 0;                                           \
+        if (needs_mode(flags)) {                                     \
+            va_list ap;                                              \
+            va_start(ap, flags);                                     \
+            mode = va_arg(ap, unsigned);                             \
+            va_end(ap);                                              \
+        }                                                            \
+        return cloexec_internal_open(which, AT_FDCWD, path, flags, mode); \
+    }
+
+#define OPENAT_HOOK(name, which)                                     \
+    HIDDEN int name(int dirfd, const char *path, int flags, ...)     \
+    {                                                                \
+        unsigned mode = 0;                                           \
+        if (needs_mode(flags)) {                                     \
+            va_list ap;                                              \
+            va_start(ap, flags);                                     \
+            mode = va_arg(ap, unsigned);                             \
+            va_end(ap);                                              \
+        }                                                            \
+        return cloexec_internal_open(which, dirfd, path, flags, mode); \
+    }
+
+OPEN_HOOK(cloexec_c_open, OPEN)
+OPEN_HOOK(cloexec_c_open64, OPEN64)
+OPENAT_HOOK(cloexec_c_openat, OPENAT)
+OPENAT_HOOK(cloexec_c_openat64, OPENAT64)

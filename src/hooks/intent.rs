@@ -1,6 +1,6 @@
 //! `dup2 dup3 fcntl fcntl64 ioctl`: forwarded with the caller's exact
 //! arguments, and watched for K4 intent (and, for `fcntl`'s lock commands,
-//! K9 in `locks`). The path that records nothing costs
+//! K9 in `locks`; a fork child's copies, K13, in `child`). The path that records nothing costs
 //! one compare and a jump; the recording path adds one `fstat`. No raw call
 //! here touches `errno`, so the caller sees the real call's.
 
@@ -8,7 +8,7 @@ use core::ffi::{c_int, c_ulong, c_void};
 
 use super::{FAILED, forward, locks};
 use crate::state::Global;
-use crate::{real, registry, sys};
+use crate::{child, real, registry, sys};
 
 /// The latest act made `fd` inheritable on purpose: remember which file it
 /// is, if an exec in this process will ever ask.
@@ -17,10 +17,11 @@ fn record(fd: c_int) {
         return;
     }
     if let Ok(id) = sys::fstat_id(fd)
-        && !registry::record_intent(fd, id)
+        && registry::record_intent(fd, id) == registry::Recorded::Beyond
     {
         log::debug!(
-            "fd {fd}: intent not recorded (beyond {}); it will be swept",
+            "fd {fd}: intent not recorded (the table is full beyond {}); every fd from {} up is kept",
+            registry::INTENT_CAPACITY,
             registry::INTENT_CAPACITY
         );
     }
@@ -37,6 +38,7 @@ pub(super) unsafe extern "C" fn dup2_recording(oldfd: c_int, newfd: c_int) -> c_
     let ret = forward(real::dup2, FAILED, |f| unsafe { f(oldfd, newfd) });
     if ret >= 0 && oldfd != newfd {
         record(newfd);
+        child::made(newfd);
     }
     ret
 }
@@ -53,6 +55,7 @@ pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int
         } else {
             record(newfd);
         }
+        child::made(newfd);
     }
     ret
 }
@@ -63,7 +66,9 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: *mut c_void, ret: c_int) {
     if ret == -1 {
         return;
     }
-    if cmd == libc::F_SETFD {
+    if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
+        child::made(ret);
+    } else if cmd == libc::F_SETFD {
         if (arg as usize as c_int) & libc::FD_CLOEXEC == 0 {
             record(fd);
         } else {

@@ -16,10 +16,11 @@ fn locked(fd: c_int) {
         return;
     }
     if let Ok(id) = sys::fstat_id(fd)
-        && !registry::record_lock(fd, id)
+        && registry::record_lock(fd, id) == registry::Recorded::Beyond
     {
         log::debug!(
-            "fd {fd}: lock not recorded (beyond {}); it will be swept",
+            "fd {fd}: lock not recorded (the table is full beyond {}); every fd from {} up is kept",
+            registry::LOCK_CAPACITY,
             registry::LOCK_CAPACITY
         );
     }

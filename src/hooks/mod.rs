@@ -3,6 +3,7 @@
 //! `guard` (exec path), `intent` (K4 records) and `locks` (K9 records).
 
 mod exec;
+mod fds;
 mod intent;
 mod locks;
 mod spawn;

@@ -1,7 +1,10 @@
 //! `posix_spawn*`, `system`, `popen`: the sweep runs in the parent, before
 //! the real call. glibc starts the child with `clone(CLONE_VM|CLONE_VFORK)`
-//! and an internal exec, so none of our code runs there. The parent's
-//! leaked fds keep their new close-on-exec flag afterwards.
+//! and an internal exec, so none of our code runs there: the child starts
+//! from the parent's own fd table. So the sweep marks the parent's fds one
+//! by one and notes them, and once the real call returns (glibc waits for
+//! the child's exec), gives them back: the program never sees the
+//! library's marks.
 
 use core::ffi::{c_char, c_int};
 
@@ -9,6 +12,7 @@ use super::{FAILED, forward};
 use crate::ffi::{CStrArray, CStrPtr};
 use crate::guard::{self, Args, Call, Launch};
 use crate::real;
+use crate::sweep::Marks;
 
 type Argv = *const *const c_char;
 
@@ -60,13 +64,15 @@ pub unsafe extern "C" fn posix_spawn(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    // SAFETY: the caller's arguments, under this function's contract.
-    guard::before_exec(&unsafe { spawn_launch(Call::PosixSpawn, path, argv, envp) });
     let Some(f) = real::posix_spawn() else {
         return libc::ENOSYS;
     };
+    // SAFETY: the caller's arguments, under this function's contract.
+    let launch = unsafe { spawn_launch(Call::PosixSpawn, path, argv, envp) };
     // SAFETY: forwarding the caller's arguments unchanged.
-    unsafe { f(pid, path, file_actions, attrp, argv, envp) }
+    around_spawn(&launch, || unsafe {
+        f(pid, path, file_actions, attrp, argv, envp)
+    })
 }
 
 /// # Safety
@@ -80,25 +86,28 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    // SAFETY: the caller's arguments, under this function's contract.
-    guard::before_exec(&unsafe { spawn_launch(Call::PosixSpawnp, file, argv, envp) });
     let Some(f) = real::posix_spawnp() else {
         return libc::ENOSYS;
     };
+    // SAFETY: the caller's arguments, under this function's contract.
+    let launch = unsafe { spawn_launch(Call::PosixSpawnp, file, argv, envp) };
     // SAFETY: forwarding the caller's arguments unchanged.
-    unsafe { f(pid, file, file_actions, attrp, argv, envp) }
+    around_spawn(&launch, || unsafe {
+        f(pid, file, file_actions, attrp, argv, envp)
+    })
 }
 
 /// # Safety
 /// As system(3). A NULL command only asks whether a shell exists: no sweep.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    if !command.is_null() {
-        // SAFETY: the caller's arguments, under this function's contract.
-        guard::before_exec(&unsafe { command_launch(Call::System, command) });
-    }
     // SAFETY: forwarding the caller's argument unchanged.
-    forward(real::system, FAILED, |f| unsafe { f(command) })
+    let call = || forward(real::system, FAILED, |f| unsafe { f(command) });
+    if command.is_null() {
+        return call();
+    }
+    // SAFETY: the caller's arguments, under this function's contract.
+    around_spawn(&unsafe { command_launch(Call::System, command) }, call)
 }
 
 /// # Safety
@@ -106,9 +115,21 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     // SAFETY: the caller's arguments, under this function's contract.
-    guard::before_exec(&unsafe { command_launch(Call::Popen, command) });
-    // SAFETY: forwarding the caller's arguments unchanged.
-    forward(real::popen, core::ptr::null_mut(), |f| unsafe {
-        f(command, mode)
+    let launch = unsafe { command_launch(Call::Popen, command) };
+    around_spawn(&launch, || {
+        // SAFETY: forwarding the caller's arguments unchanged.
+        forward(real::popen, core::ptr::null_mut(), |f| unsafe {
+            f(command, mode)
+        })
     })
+}
+
+/// Sweeps for `launch`, runs the real spawn, and gives the caller's fds
+/// back as they were, keeping the real call's result and `errno`.
+fn around_spawn<R>(launch: &Launch, spawn: impl FnOnce() -> R) -> R {
+    let mut marks = Marks::new();
+    guard::before_spawn(launch, &mut marks);
+    let result = spawn();
+    guard::after_spawn(&marks);
+    result
 }
