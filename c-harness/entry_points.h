@@ -8,6 +8,9 @@
  *                   of a threaded program, a signal handler); listed first
  *   SPAWN_ENTRIES   start a child and return
  *   RECORDER_HOOKS  record an act of intent or a lock; they never sweep
+ *   CHILD_HOOKS     make or close fds: in a fork child they report what
+ *                   the child made and closed (K11-K13); elsewhere they
+ *                   only forward
  * tests/common parses the lines that start with `X(` under a
  * `#define FAMILY(X)` line: keep one entry per line. */
 #ifndef CLOEXEC_HARNESS_ENTRY_POINTS_H
@@ -39,6 +42,28 @@
     X(flock, FLOCK) \
     X(lockf, LOCKF) \
     X(lockf64, LOCKF64)
+
+#define CHILD_HOOKS(X) \
+    X(open, OPEN) \
+    X(open64, OPEN64) \
+    X(openat, OPENAT) \
+    X(openat64, OPENAT64) \
+    X(__open_2, OPEN_2) \
+    X(__open64_2, OPEN64_2) \
+    X(__openat_2, OPENAT_2) \
+    X(__openat64_2, OPENAT64_2) \
+    X(creat, CREAT) \
+    X(creat64, CREAT64) \
+    X(pipe, PIPE) \
+    X(pipe2, PIPE2) \
+    X(socket, SOCKET) \
+    X(socketpair, SOCKETPAIR) \
+    X(accept, ACCEPT) \
+    X(accept4, ACCEPT4) \
+    X(dup, DUP) \
+    X(close, CLOSE) \
+    X(close_range, CLOSE_RANGE) \
+    X(closefrom, CLOSEFROM)
 
 /* The entry points as one enum, the exec entries first: E_EXECVE, ... */
 #define ENTRY_ENUM_ITEM(name, NAME) E_##NAME,

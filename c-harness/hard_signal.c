@@ -1,9 +1,10 @@
 /* hard_signal --probe PATH [--runs N] [--timeout SECONDS]
  *
  * Exec from a signal handler that interrupted the main thread inside one of
- * the wrapped calls. Each run forks a child that sets up
- *   - fd 100: dup2'd there on purpose (deliberate), and
- *   - leaks: a file, a pipe, and a file it locks (all without O_CLOEXEC),
+ * the wrapped calls. Each run opens the leaks (a file, a pipe, and a file
+ * the child locks, all without O_CLOEXEC) and forks a child (the leaks are
+ * its parent's: made in the child, they would be kept) that sets up
+ *   - fd 100: dup2'd there on purpose (deliberate),
  * then is interrupted by SIGALRM, whose handler execs hard_probe (--keep
  * 100, --leak each leak), rotating execve, execv, execl, execle, execvp.
  * Three ways to be interrupted, in turn:
@@ -132,24 +133,34 @@ static const char *const modes[MODES] = {"blocked", "hot", "reentrant"};
 /* Sets up the fds, then waits for SIGALRM as `mode` says. Never returns:
  * the handler execs. `toggled` has its close-on-exec flag flipped all the
  * time, so its state at the exec is not checked. */
-static void child(const char *probe, const char *dir, enum mode mode, int run)
+/* The leaks of one run, opened by the parent before it forks; the lock
+ * file's (leaks[3]) is opened once and never closed, since closing any fd
+ * of the file would drop the parent's own lock on it. */
+static void open_leaks(const char *dir, int leaks[4])
 {
-    char *deliberate = hpath(dir, "deliberate"), *leak = hpath(dir, "leak");
-    char *lockfile = hpath(dir, "lock");
-    int src = open(deliberate, O_RDONLY | O_CLOEXEC);
-    int toggled = open(deliberate, O_RDONLY | O_CLOEXEC);
-    if (src < 0 || toggled < 0 || dup2(src, DELIBERATE_FD) != DELIBERATE_FD)
-        fail(HX_SETUP, "deliberate fd: %s", strerror(errno));
-    int leaks[4];
-    leaks[0] = hopen_leak(leak);
+    leaks[0] = hopen_leak(hpath(dir, "leak"));
     int pfd[2];
     if (pipe(pfd) != 0)
         fail(HX_SETUP, "pipe: %s", strerror(errno));
     leaks[1] = pfd[0];
     leaks[2] = pfd[1];
-    leaks[3] = open(lockfile, O_RDWR);
-    if (leaks[3] < 0)
-        fail(HX_SETUP, "open %s: %s", lockfile, strerror(errno));
+    static int lock_leak = -1;
+    if (lock_leak < 0) {
+        char *lockfile = hpath(dir, "lock");
+        lock_leak = open(lockfile, O_RDWR);
+        if (lock_leak < 0)
+            fail(HX_SETUP, "open %s: %s", lockfile, strerror(errno));
+    }
+    leaks[3] = lock_leak;
+}
+
+static void child(const char *probe, const char *dir, enum mode mode, int run, const int leaks[4])
+{
+    char *deliberate = hpath(dir, "deliberate");
+    int src = open(deliberate, O_RDONLY | O_CLOEXEC);
+    int toggled = open(deliberate, O_RDONLY | O_CLOEXEC);
+    if (src < 0 || toggled < 0 || dup2(src, DELIBERATE_FD) != DELIBERATE_FD)
+        fail(HX_SETUP, "deliberate fd: %s", strerror(errno));
 
     int n = 0;
     probe_argv[n++] = (char *)probe;
@@ -238,13 +249,17 @@ int main(int argc, char **argv)
         int out[2];
         if (pipe2(out, O_CLOEXEC) != 0)
             fail(HX_SETUP, "pipe: %s", strerror(errno));
+        int leaks[4];
+        open_leaks(dir, leaks);
         pid_t pid = fork();
         if (pid < 0)
             fail(HX_SETUP, "fork: %s", strerror(errno));
         if (pid == 0) {
             dup2(out[1], 1);
-            child(probe, dir, mode, r / MODES);
+            child(probe, dir, mode, r / MODES, leaks);
         }
+        for (int i = 0; i < 3; i++)
+            close(leaks[i]);
         close(out[1]);
         int code = hwait(pid, timeout);
         char buf[256];

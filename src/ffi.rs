@@ -129,29 +129,6 @@ pub fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value };
 }
 
-unsafe extern "C" {
-    /// This object's handle, which glibc's atfork list is keyed by, so that
-    /// a `dlclose` of the library drops its handler.
-    static __dso_handle: *mut core::ffi::c_void;
-}
-
-/// `pthread_atfork(NULL, NULL, handler)`: `handler` runs in the child of
-/// every `fork()`. glibc's `pthread_atfork` is a static stub around
-/// `__register_atfork` (which keeps room for 48 handlers without
-/// allocating); musl exports `pthread_atfork` itself. Both are looked up
-/// at run time, so that neither is a link-time import the other libc lacks.
-pub fn on_fork_child(handler: extern "C" fn()) {
-    let handler: unsafe extern "C" fn() = handler;
-    if let Some(register) = crate::real::__register_atfork() {
-        // SAFETY: glibc's registration, with this object's own handle; the
-        // handler is a plain function of this library.
-        let _ = unsafe { register(None, None, Some(handler), __dso_handle) };
-    } else if let Some(atfork) = crate::real::pthread_atfork() {
-        // SAFETY: as above, through musl's public function.
-        let _ = unsafe { atfork(None, None, Some(handler)) };
-    }
-}
-
 /// `abort(3)`: async-signal-safe, never returns.
 pub fn abort() -> ! {
     // SAFETY: abort takes no arguments and may be called from anywhere.

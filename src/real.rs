@@ -116,11 +116,42 @@ real_symbols! {
         Option<unsafe extern "C" fn()>,
         *mut core::ffi::c_void,
     ) -> c_int;
-    pthread_atfork: unsafe extern "C" fn(
+}
+
+unsafe extern "C" {
+    /// This object's handle, which glibc's atfork list is keyed by, so that
+    /// a `dlclose` of the library drops its handler.
+    static __dso_handle: *mut core::ffi::c_void;
+}
+
+/// `pthread_atfork(NULL, NULL, handler)`: `handler` runs in the child of
+/// every `fork()`. glibc's `pthread_atfork` is a static stub around
+/// `__register_atfork` (which keeps room for 48 handlers without
+/// allocating); musl exports `pthread_atfork` itself. Both are looked up
+/// at run time, so that neither is a link-time import the other libc lacks.
+pub fn on_fork_child(handler: extern "C" fn()) {
+    let handler: unsafe extern "C" fn() = handler;
+    if let Some(register) = __register_atfork() {
+        // SAFETY: glibc's registration, with this object's own handle; the
+        // handler is a plain function of this library.
+        let _ = unsafe { register(None, None, Some(handler), __dso_handle) };
+        return;
+    }
+    type AtFork = unsafe extern "C" fn(
         Option<unsafe extern "C" fn()>,
         Option<unsafe extern "C" fn()>,
         Option<unsafe extern "C" fn()>,
     ) -> c_int;
+    // SAFETY: a constructor-time lookup (single-threaded loader time) of a
+    // NUL-terminated name; a non-NULL answer is musl's `pthread_atfork`,
+    // whose C type is `AtFork`.
+    let atfork = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_atfork".as_ptr()) };
+    if !atfork.is_null() {
+        // SAFETY: as above; the handler is a plain function of this library.
+        let atfork = unsafe { core::mem::transmute::<*mut core::ffi::c_void, AtFork>(atfork) };
+        // SAFETY: registering that handler through musl's public function.
+        let _ = unsafe { atfork(None, None, Some(handler)) };
+    }
 }
 
 /// Whether [`resolve_all`] has run: a zero slot then means libc lacks it.

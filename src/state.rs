@@ -80,7 +80,7 @@ fn init() {
             registry::snapshot_inherited();
             // K11–K13 watch fork children; a process whose execs never
             // consult its history pays nothing per fork.
-            ffi::on_fork_child(crate::child::on_fork_child);
+            real::on_fork_child(crate::child::on_fork_child);
         }
         Global {
             settings,

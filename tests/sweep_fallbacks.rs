@@ -2,13 +2,18 @@
 //! (`CLOEXEC_POLICY=strict`), the way systemd's test-fd-util runs one check
 //! four ways:
 //!
-//! | run | what the library meets | rung it must use |
-//! |---|---|---|
-//! | seccomp, close_range -> ENOSYS / EPERM / EINVAL | close_range fails | `/proc/self/fd` walk |
-//! | fd table full (EMFILE) | nothing can be opened | close_range |
-//! | fd table full + seccomp ENOSYS | neither works | probing up to the soft RLIMIT_NOFILE |
-//! | empty tmpfs over /proc (`noproc`) | no procfs | close_range |
-//! | empty tmpfs over /proc + seccomp ENOSYS | neither works | probing up to the soft RLIMIT_NOFILE |
+//! | run | what the library meets | rung an exec must use | a spawn |
+//! |---|---|---|---|
+//! | seccomp, close_range -> ENOSYS / EPERM / EINVAL | close_range fails | `/proc/self/fd` walk | `/proc/self/fd` |
+//! | fd table full (EMFILE) | nothing can be opened | close_range | probing |
+//! | fd table full + seccomp ENOSYS | neither works | probing up to the soft RLIMIT_NOFILE | probing |
+//! | empty tmpfs over /proc (`noproc`) | no procfs | close_range | probing |
+//! | empty tmpfs over /proc + seccomp ENOSYS | neither works | probing up to the soft RLIMIT_NOFILE | probing |
+//!
+//! A spawn (`posix_spawn`, `posix_spawnp`, `system`, `popen`) marks the
+//! caller's own fds one by one and notes them, to give them back once the
+//! call returns: it walks `/proc/self/fd`, and probes without it; it never
+//! uses `close_range`, which marks without saying what it changed.
 //!
 //! The leaky parent checks its own setup (close_range really fails with the
 //! errno asked for; `open` really fails with EMFILE) and exits with its own
@@ -74,9 +79,14 @@ struct Variant<'a> {
     entries: &'a [&'a str],
     /// Entries whose control run cannot work (see [`full_table_entries`]).
     no_control: &'a [&'a str],
-    /// The rung the leaky parent's sweep must use.
+    /// The rung the leaky parent's sweep must use for an exec.
     rung: Rung,
+    /// The rung for a spawn.
+    spawn_rung: Rung,
 }
+
+/// The entries that start a child from the caller's own fd table.
+const SPAWNS: [&str; 4] = ["posix_spawn", "posix_spawnp", "system", "popen"];
 
 enum Check {
     Done(Vec<String>),
@@ -163,7 +173,12 @@ fn check_variant(v: &Variant) -> Check {
                     out.describe()
                 ));
             }
-            found.extend(rung_problem(v.rung, entry, &out));
+            let rung = if SPAWNS.contains(&entry) {
+                v.spawn_rung
+            } else {
+                v.rung
+            };
+            found.extend(rung_problem(rung, entry, &out));
         }
         problems.append(&mut found);
     }
@@ -237,6 +252,7 @@ fn seccomp(err: &str) {
             entries: &ENTRIES,
             no_control: &[],
             rung: Rung::Proc,
+            spawn_rung: Rung::Proc,
         },
     );
 }
@@ -267,6 +283,7 @@ fn full_fd_table_uses_close_range() {
             entries: &full_table_entries(),
             no_control: &["system"],
             rung: Rung::CloseRange,
+            spawn_rung: Rung::Probing,
         },
     );
 }
@@ -282,6 +299,7 @@ fn full_fd_table_and_no_close_range_uses_probing() {
             entries: &full_table_entries(),
             no_control: &["system"],
             rung: Rung::Probing,
+            spawn_rung: Rung::Probing,
         },
     );
 }
@@ -297,6 +315,7 @@ fn no_procfs_uses_close_range() {
             entries: &ENTRIES,
             no_control: &[],
             rung: Rung::CloseRange,
+            spawn_rung: Rung::Probing,
         },
     );
 }
@@ -312,6 +331,7 @@ fn no_procfs_and_no_close_range_uses_probing() {
             entries: &ENTRIES,
             no_control: &[],
             rung: Rung::Probing,
+            spawn_rung: Rung::Probing,
         },
     );
 }

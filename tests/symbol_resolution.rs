@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{Preload, TempDir, clean_command, lib_path, require, run};
 
 /// Every symbol the library resolves (src/real.rs).
-const HOOKED: [&str; 18] = [
+const HOOKED: [&str; 39] = [
     "execve",
     "execv",
     "execvp",
@@ -33,6 +33,27 @@ const HOOKED: [&str; 18] = [
     "flock",
     "lockf",
     "lockf64",
+    "close",
+    "close_range",
+    "closefrom",
+    "open",
+    "open64",
+    "openat",
+    "openat64",
+    "__open_2",
+    "__open64_2",
+    "__openat_2",
+    "__openat64_2",
+    "creat",
+    "creat64",
+    "pipe",
+    "pipe2",
+    "socket",
+    "socketpair",
+    "accept",
+    "accept4",
+    "dup",
+    "__register_atfork",
 ];
 
 /// One debug line: `cloexec resolve NAME: same|DIFFERENT ADDR dlsym ADDR by HOW from [OBJECT]`.

@@ -1,7 +1,8 @@
 //! The library's hooks, read when the tests compile from
 //! `c-harness/entry_points.h`, the one list the C harness and the tests
 //! share: its `X(name, NAME)` lines under `#define EXEC_ENTRIES(X)`,
-//! `#define SPAWN_ENTRIES(X)` and `#define RECORDER_HOOKS(X)`.
+//! `#define SPAWN_ENTRIES(X)`, `#define RECORDER_HOOKS(X)` and
+//! `#define CHILD_HOOKS(X)`.
 
 /// The header, as text.
 const LIST: &[u8] = include_bytes!("../../c-harness/entry_points.h");
@@ -22,10 +23,19 @@ pub const ENTRIES: [&str; count(&["EXEC_ENTRIES", "SPAWN_ENTRIES"])] =
 /// of a threaded program, a signal handler).
 pub const EXEC_ENTRIES: [&str; count(&["EXEC_ENTRIES"])] = names(&["EXEC_ENTRIES"]);
 
-/// Every symbol the library must export: the entry points and the
-/// recorders of intent and locks.
-pub const HOOKS: [&str; count(&["EXEC_ENTRIES", "SPAWN_ENTRIES", "RECORDER_HOOKS"])] =
-    names(&["EXEC_ENTRIES", "SPAWN_ENTRIES", "RECORDER_HOOKS"]);
+/// Every symbol the library must export: the entry points, the recorders
+/// of intent and locks, and the calls that make and close fds.
+pub const HOOKS: [&str; count(&[
+    "EXEC_ENTRIES",
+    "SPAWN_ENTRIES",
+    "RECORDER_HOOKS",
+    "CHILD_HOOKS",
+])] = names(&[
+    "EXEC_ENTRIES",
+    "SPAWN_ENTRIES",
+    "RECORDER_HOOKS",
+    "CHILD_HOOKS",
+]);
 
 /// How many hooks of these families the list has.
 const fn count(families: &[&str]) -> usize {
