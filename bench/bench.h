@@ -51,7 +51,16 @@ enum bench_hook {
     HOOK_DUP2_OTHER, /* dup2(a, b): records intent (one extra fstat) */
     HOOK_IOCTL,      /* ioctl(pipe, FIONREAD, &n) */
     HOOK_FLOCK,      /* flock(fd, LOCK_EX) then flock(fd, LOCK_UN): records a lock (one fstat), drops it */
+    HOOK_OPEN,       /* open("/dev/null") then close: the creation and close hooks outside a fork child */
+    HOOK_PIPE,       /* pipe then two closes */
+    HOOK_SOCKET,     /* socket(AF_UNIX) then close */
+    HOOK_FORK,       /* fork, the child _exits, waitpid: the atfork child handler (K11-K13) */
     HOOK_COUNT,
+};
+
+/* A fork costs some 1000 times a call: the fork row makes this many fewer. */
+enum {
+    HOOK_FORK_DIVISOR = 200,
 };
 
 struct bench_request {

@@ -25,6 +25,8 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct {
@@ -250,6 +252,33 @@ static uint64_t hook_loop(int hook, uint32_t n)
     case HOOK_FLOCK:
         for (uint32_t i = 0; i < n; i++)
             failures += (flock(fd, LOCK_EX) != 0) + (flock(fd, LOCK_UN) != 0);
+        break;
+    case HOOK_OPEN:
+        for (uint32_t i = 0; i < n; i++) {
+            int o = open("/dev/null", O_RDONLY);
+            failures += o < 0 || close(o) != 0;
+        }
+        break;
+    case HOOK_PIPE:
+        for (uint32_t i = 0; i < n; i++) {
+            int p[2];
+            failures += pipe(p) != 0 || close(p[0]) != 0 || close(p[1]) != 0;
+        }
+        break;
+    case HOOK_SOCKET:
+        for (uint32_t i = 0; i < n; i++) {
+            int so = socket(AF_UNIX, SOCK_STREAM, 0);
+            failures += so < 0 || close(so) != 0;
+        }
+        break;
+    case HOOK_FORK:
+        for (uint32_t i = 0; i < n / HOOK_FORK_DIVISOR; i++) {
+            pid_t pid = fork();
+            if (pid == 0)
+                _exit(0);
+            int status;
+            failures += pid < 0 || waitpid(pid, &status, 0) != pid || status != 0;
+        }
         break;
     default:
         die("unknown hook %d", hook);

@@ -19,7 +19,10 @@ fn numbers() -> Vec<u64> {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one struct rlimit.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
     let soft = limit.rlim_cur.min(1 << 20);
     let mut fds: Vec<u64> = [300, 1000, 5000]
         .into_iter()
@@ -51,10 +54,7 @@ fn bash(dir: &TempDir, fds: &[u64], script: &str, no_proc: bool) -> Command {
 }
 
 fn arrived(out: &Outcome) -> Vec<u64> {
-    parse_fds(&out.stdout)
-        .keys()
-        .map(|&fd| fd as u64)
-        .collect()
+    parse_fds(&out.stdout).keys().map(|&fd| fd as u64).collect()
 }
 
 fn through_wrappers(no_proc: bool) {
@@ -116,10 +116,18 @@ fn a_leak_later_at_an_inherited_number_is_swept() {
         leak.display()
     );
     for preload in [Preload::Without, Preload::With] {
-        let out = run(bash(&dir, &[300, 1000], &script, false), preload, &[], SHORT);
+        let out = run(
+            bash(&dir, &[300, 1000], &script, false),
+            preload,
+            &[],
+            SHORT,
+        );
         assert!(out.success(), "{preload:?}: {out}");
         let fds = parse_fds(&out.stdout);
-        assert!(fds.contains_key(&1000), "{preload:?}: inherited 1000: {out}");
+        assert!(
+            fds.contains_key(&1000),
+            "{preload:?}: inherited 1000: {out}"
+        );
         let at_300 = fds.get(&300).map(String::as_str);
         match preload {
             Preload::Without => assert_eq!(

@@ -25,12 +25,13 @@ pub const EXEC_ENTRIES: [&str; count(&["EXEC_ENTRIES"])] = names(&["EXEC_ENTRIES
 
 /// Every symbol the library must export: the entry points, the recorders
 /// of intent and locks, and the calls that make and close fds.
-pub const HOOKS: [&str; count(&[
-    "EXEC_ENTRIES",
-    "SPAWN_ENTRIES",
-    "RECORDER_HOOKS",
-    "CHILD_HOOKS",
-])] = names(&[
+pub const HOOKS: [&str;
+    count(&[
+        "EXEC_ENTRIES",
+        "SPAWN_ENTRIES",
+        "RECORDER_HOOKS",
+        "CHILD_HOOKS",
+    ])] = names(&[
     "EXEC_ENTRIES",
     "SPAWN_ENTRIES",
     "RECORDER_HOOKS",
