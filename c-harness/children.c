@@ -13,11 +13,16 @@
  *                 the fork and keeps the write end where it is; beside it
  *                 a leaked file and a leaked pipe (both ends)
  *   own-pipe-dups K12/K13: the same, and the child dup()s the write end 30
- *                 times (a supervisor that waits for every descendant)
+ *                 times and execs `sh -c '("$0" &)'` PROBE: the copies are
+ *                 held by a backgrounded grandchild (a supervisor that waits
+ *                 for every descendant: the parent reads its read end to EOF
+ *                 and prints "eof")
  *   made-open     K13: the child opens a file, which lands on 3; a file
  *                 opened before the fork is a leak
  *   made-pipe     K13: the child makes a pipe (3 and 4); the same leak
  *   made-socket   K13: the child makes a socket; the same leak
+ *   made-accept   K13: the child connects to its parent's listener (made
+ *                 close-on-exec before the fork) and accepts the connection
  *   curated       K11: the child walks /proc/self/fd and closes every fd
  *                 but 0-2 and a socketpair end made before the fork, which
  *                 stays where it is (close-on-exec ones included); the
@@ -50,6 +55,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +96,13 @@ static void make_pipe(int p[2], int flags)
 {
     if (pipe2(p, flags) != 0)
         fail(EX_SETUP, "pipe2: %s", strerror(errno));
+}
+
+static void exec_probe_backgrounded(void)
+{
+    char *argv[] = {"/bin/sh", "-c", "(\"$0\" &)", probe_argv[0], NULL};
+    execv(argv[0], argv);
+    fail(EX_EXEC_RETURNED, "execv /bin/sh: %s", strerror(errno));
 }
 
 static void exec_probe(void)
@@ -148,11 +162,29 @@ static void fork_child(const char *name)
         if (!strcmp(name, "careless"))
             make_pipe(p, O_CLOEXEC);
     }
+    int listener = -1;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_len = sizeof addr;
+    if (!strcmp(name, "made-accept")) {
+        listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+            listen(listener, 1) != 0 || getsockname(listener, (struct sockaddr *)&addr, &addr_len) != 0)
+            fail(EX_SETUP, "listener: %s", strerror(errno));
+    }
     pid_t pid = fork();
     if (pid < 0)
         fail(EX_SPAWN, "fork: %s", strerror(errno));
     if (pid > 0) {
         wait_child(pid);
+        if (!strcmp(name, "own-pipe-dups")) {
+            /* The supervisor: EOF only once every copy is closed, by the
+             * backgrounded grandchild's exit. */
+            close(p[1]);
+            char buf[64];
+            while (read(p[0], buf, sizeof buf) > 0)
+                ;
+            say("eof");
+        }
         return;
     }
     if (!strcmp(name, "own-pipe")) {
@@ -165,6 +197,7 @@ static void fork_child(const char *name)
                 fail(EX_SETUP, "dup: %s", strerror(errno));
             say("told %d", copy);
         }
+        exec_probe_backgrounded();
     } else if (!strcmp(name, "made-open")) {
         say("told %d", open_file("made", 0));
     } else if (!strcmp(name, "made-pipe")) {
@@ -176,6 +209,15 @@ static void fork_child(const char *name)
         if (s < 0)
             fail(EX_SETUP, "socket: %s", strerror(errno));
         say("told %d", s);
+    } else if (!strcmp(name, "made-accept")) {
+        int client = socket(AF_INET, SOCK_STREAM, 0);
+        if (client < 0 || connect(client, (struct sockaddr *)&addr, addr_len) != 0)
+            fail(EX_SETUP, "connect: %s", strerror(errno));
+        int conn = accept(listener, NULL, NULL);
+        if (conn < 0)
+            fail(EX_SETUP, "accept: %s", strerror(errno));
+        say("told %d", client);
+        say("told %d", conn);
     } else if (!strcmp(name, "curated")) {
         close_all_but(sv[1]);
         say("told %d", open_file("after-walk", 0));

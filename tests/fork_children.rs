@@ -110,9 +110,10 @@ fn k12_a_pipe_end_the_child_took_as_its_own() {
 }
 
 #[test]
-fn k12_k13_thirty_copies_of_the_childs_channel() {
+fn k12_k13_thirty_copies_held_by_a_backgrounded_grandchild() {
     let seen = told_kept_rest_swept("own-pipe-dups");
     assert_eq!(seen.fds("told").len(), 31);
+    assert!(seen.outcome.stdout.lines().any(|l| l == "eof"), "{}", seen.outcome);
 }
 
 #[test]
@@ -126,6 +127,8 @@ fn k13_a_pipe_and_a_socket_made_in_the_child() {
     let seen = told_kept_rest_swept("made-pipe");
     assert_eq!(seen.fds("told"), [3, 4]);
     told_kept_rest_swept("made-socket");
+    let seen = told_kept_rest_swept("made-accept");
+    assert_eq!(seen.fds("told").len(), 2, "the client and the accepted end");
 }
 
 #[test]
