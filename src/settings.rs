@@ -45,8 +45,11 @@ impl Level {
     }
 }
 
-/// The programs that never leak by accident (K7): the shells.
-pub const DEFAULT_PASSTHROUGH: &[u8] = b"bash,sh,dash,zsh,ksh,mksh,fish,busybox";
+/// The programs that never leak by accident (K7): the shells. Some open a
+/// redirection's file in the shell itself before the fork (posh, yash:
+/// `prog 3>file` opens at 3 and forks), so no act of the child shows it.
+pub const DEFAULT_PASSTHROUGH: &[u8] =
+    b"bash,sh,dash,zsh,ksh,mksh,fish,busybox,rbash,ksh93,lksh,oksh,loksh,ash,posh,yash,tcsh,csh,rc,es";
 
 /// The programs that receive fds over a private channel (K8): Java's
 /// `ProcessBuilder` sends `jspawnhelper` the numbers of the child's pipes.

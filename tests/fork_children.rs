@@ -113,7 +113,11 @@ fn k12_a_pipe_end_the_child_took_as_its_own() {
 fn k12_k13_thirty_copies_held_by_a_backgrounded_grandchild() {
     let seen = told_kept_rest_swept("own-pipe-dups");
     assert_eq!(seen.fds("told").len(), 31);
-    assert!(seen.outcome.stdout.lines().any(|l| l == "eof"), "{}", seen.outcome);
+    assert!(
+        seen.outcome.stdout.lines().any(|l| l == "eof"),
+        "{}",
+        seen.outcome
+    );
 }
 
 #[test]
