@@ -6,7 +6,7 @@ Usage: cpython.py --lib /abs/path/libcloexec.so [--python /usr/bin/python3] [--j
 Each suite runs twice in a clean environment (PATH, HOME, LANG, TMPDIR only), in its own scratch
 directory, under a timeout: once as is, once with LD_PRELOAD naming the library (default
 settings). compat/suite_runner.py runs the tests and records every test's outcome. A test that
-passes without the library and fails, errors or never finishes with it is a regression; each one
+passes without the library and fails, errors, skips or never finishes with it is a regression; each one
 is run again, with the library, twice: if it fails again it fails this script, and if both
 re-runs pass it is reported as flaky. Tests that fail or skip in both passes are reported and
 do not fail the run.
@@ -177,13 +177,14 @@ def parse(suite, with_lib, results_path, log_path, returncode, timed_out, second
 
 
 def regressions(without, with_):
-    """Test ids that pass without the library and do not pass with it, plus failures that exist
-    only with it (a class or module fixture that broke)."""
+    """Test ids that pass without the library and do not pass with it (a failure, an error, a
+    skip, or no outcome at all), plus failures that exist only with it (a class or module
+    fixture that broke)."""
     found = []
     for test_id, record in without.results.items():
         if record["status"] in PASSED:
             other = with_.results.get(test_id)
-            if other is None or other["status"] in FAILED:
+            if other is None or other["status"] not in PASSED:
                 found.append(test_id)
     for test_id, record in with_.results.items():
         if test_id not in without.results and record["status"] in FAILED:
@@ -215,7 +216,7 @@ def confirm(python, suite, lib, workdir, ids, attempts=2):
             record = run.results.get(test_id)
             if record is None and is_fixture(test_id):
                 continue  # the fixture worked this time
-            if record is None or record["status"] in FAILED:
+            if record is None or record["status"] not in PASSED:
                 failing.add(test_id)
     return sorted(failing), sorted(set(ids) - failing)
 
