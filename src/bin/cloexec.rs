@@ -2,7 +2,8 @@
 //! preloaded and the `CLOEXEC_*` settings given as options.
 //!
 //! The library's path goes in front of `LD_PRELOAD`, the settings go in the
-//! environment, and COMMAND replaces this process through `execvp`, so it
+//! environment, the sanitizer's switch for preloads goes in `ASAN_OPTIONS`
+//! (`sanitizer.rs`), and COMMAND replaces this process through `execvp`, so it
 //! finds COMMAND on `PATH` the way env(1) does. `cloexec --profile` prints
 //! the same setup as shell lines instead. See `man/cloexec.1`.
 //!
@@ -54,6 +55,8 @@ mod preload;
 mod profile;
 #[path = "cloexec/report.rs"]
 mod report;
+#[path = "cloexec/sanitizer.rs"]
+mod sanitizer;
 #[path = "cloexec/term.rs"]
 mod term;
 
@@ -203,10 +206,14 @@ fn absolute(what: &str, path: &Path) -> Result<PathBuf, String> {
 /// Returns only if that fails.
 fn exec(library: &Path, vars: &[(&str, OsString)], program: &OsString, args: &[OsString]) -> i32 {
     let preload = preload::prepend(library, std::env::var_os("LD_PRELOAD").as_deref());
+    let asan = sanitizer::with_switch(std::env::var_os(sanitizer::VARIABLE).as_deref());
     // SAFETY: this process has one thread (nothing here starts another), so
     // nothing can read the environment while it changes.
     unsafe {
         std::env::set_var("LD_PRELOAD", preload);
+        if let Some(value) = asan {
+            std::env::set_var(sanitizer::VARIABLE, value);
+        }
         for (name, value) in vars {
             std::env::set_var(name, value);
         }

@@ -2,12 +2,17 @@
 //! the user's shell. Each puts the library (by its absolute path) in front
 //! of `LD_PRELOAD` unless an entry there already names it, so sourcing the
 //! profile again, or in a nested shell that inherited the variable, adds
-//! nothing; an existing `LD_PRELOAD` is kept behind it. Then one line per
-//! setting.
+//! nothing; an existing `LD_PRELOAD` is kept behind it. Then a line that
+//! adds the sanitizer's switch to `ASAN_OPTIONS` the same way (see
+//! `sanitizer.rs`: appended, never replacing, not when the value already
+//! sets it), decided by the shell when it sources the lines, since the
+//! user's value is the one in that shell. Then one line per setting.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+
+use crate::sanitizer::{FLAG, SWITCH, VARIABLE};
 
 /// The syntax families.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,7 +70,9 @@ pub fn lines(syntax: Syntax, library: &Path, vars: &[(&str, OsString)]) -> Resul
 }
 
 /// POSIX sh (bash, dash, zsh, ksh): a `case` that matches the library
-/// between separators, then `export NAME=VALUE` per setting.
+/// between separators, one that matches the sanitizer's flag, then
+/// `export NAME=VALUE` per setting. `${ASAN_OPTIONS}` keeps its braces
+/// before the `:` it appends: zsh reads `$NAME:h` and the like as modifiers.
 fn posix(library: &Path, vars: &[(&str, OsString)]) -> String {
     let lib = library.as_os_str();
     let (pattern, value) = if needs_single_quotes(lib) {
@@ -80,7 +87,9 @@ fn posix(library: &Path, vars: &[(&str, OsString)]) -> String {
     };
     let mut text = format!(
         "case \" ${{LD_PRELOAD-}} \" in *[\\ :]{pattern}[\\ :]*) ;; \
-         *) export LD_PRELOAD={value} ;; esac\n"
+         *) export LD_PRELOAD={value} ;; esac\n\
+         case \"${{{VARIABLE}-}}\" in *{FLAG}*) ;; \
+         *) export {VARIABLE}=\"${{{VARIABLE}:+${{{VARIABLE}}}:}}{SWITCH}\" ;; esac\n"
     );
     for (name, v) in vars {
         text.push_str(&format!("export {name}={}\n", sh_word(v)));
@@ -89,13 +98,17 @@ fn posix(library: &Path, vars: &[(&str, OsString)]) -> String {
 }
 
 /// fish: `string match` on the value with colons made spaces, and
-/// `string trim` so that an empty `LD_PRELOAD` leaves no trailing space.
-/// `"$LD_PRELOAD"` is quoted so that `string` never waits for stdin.
+/// `string trim` so that an empty `LD_PRELOAD` leaves no trailing space;
+/// `string match` on `ASAN_OPTIONS` for the sanitizer's flag. Values are
+/// quoted so that `string` never waits for stdin.
 fn fish(library: &Path, vars: &[(&str, OsString)]) -> Result<String, String> {
     let lib = plain("fish", "the library's path", library.as_os_str())?;
     let mut text = format!(
         "if not string match -q -- '* {lib} *' (string replace -a ':' ' ' -- \" $LD_PRELOAD \"); \
-         set -gx LD_PRELOAD (string trim -- \"{lib} $LD_PRELOAD\"); end\n"
+         set -gx LD_PRELOAD (string trim -- \"{lib} $LD_PRELOAD\"); end\n\
+         if not string match -q -- '*{FLAG}*' \"${VARIABLE}\"; \
+         if test -n \"${VARIABLE}\"; set -gx {VARIABLE} \"${VARIABLE}:{SWITCH}\"; \
+         else; set -gx {VARIABLE} {SWITCH}; end; end\n"
     );
     for (name, v) in vars {
         text.push_str(&format!("set -gx {name} '{}'\n", plain("fish", name, v)?));
@@ -106,13 +119,18 @@ fn fish(library: &Path, vars: &[(&str, OsString)]) -> Result<String, String> {
 /// csh and tcsh: `if` lines one command each, with `:gs` to make colons
 /// spaces; an unset or empty `LD_PRELOAD` is set to the library alone.
 /// The pattern is quoted only around the path (`*' LIB '*`): BSD csh takes
-/// a wholly quoted pattern literally.
+/// a wholly quoted pattern literally. `ASAN_OPTIONS` the same way, with
+/// the `:` it appends outside the double quotes, where csh would read
+/// `$NAME:` as a modifier.
 fn csh(library: &Path, vars: &[(&str, OsString)]) -> Result<String, String> {
     let lib = plain("csh", "the library's path", library.as_os_str())?;
     let mut text = format!(
         "if ( ! $?LD_PRELOAD ) setenv LD_PRELOAD ''\n\
          if ( \"$LD_PRELOAD\" == '' ) setenv LD_PRELOAD '{lib}'\n\
-         if ( \" $LD_PRELOAD:gs/:/ / \" !~ *' {lib} '* ) setenv LD_PRELOAD '{lib}'\" $LD_PRELOAD\"\n"
+         if ( \" $LD_PRELOAD:gs/:/ / \" !~ *' {lib} '* ) setenv LD_PRELOAD '{lib}'\" $LD_PRELOAD\"\n\
+         if ( ! $?{VARIABLE} ) setenv {VARIABLE} ''\n\
+         if ( \"${VARIABLE}\" == '' ) setenv {VARIABLE} '{SWITCH}'\n\
+         if ( \"${VARIABLE}\" !~ *{FLAG}* ) setenv {VARIABLE} \"${VARIABLE}\"':{SWITCH}'\n"
     );
     for (name, v) in vars {
         text.push_str(&format!("setenv {name} '{}'\n", plain("csh", name, v)?));
@@ -227,6 +245,17 @@ mod tests {
             assert!(lines(syntax, Path::new("/o'dd/libcloexec.so"), &[]).is_err());
             let star = [("CLOEXEC_LOG_FILE", OsString::from("/tmp/*.log"))];
             assert!(lines(syntax, Path::new(LIB), &star).is_err());
+        }
+    }
+
+    #[test]
+    fn every_syntax_adds_the_sanitizer_switch_unless_set() {
+        for syntax in [Syntax::Posix, Syntax::Fish, Syntax::Csh] {
+            let text = lines(syntax, Path::new(LIB), &[]).unwrap();
+            assert!(
+                text.contains(SWITCH) && text.contains(&format!("*{FLAG}*")),
+                "{syntax:?}: {text}"
+            );
         }
     }
 }
