@@ -14,6 +14,8 @@
  *   ofd-lock    the same with fcntl(F_OFD_SETLK) F_RDLCK and F_UNLCK
  *   listener    "told" a listening TCP socket on 127.0.0.1, "leak" a
  *               connected one (a client's socket, as a message queue has)
+ *   listener-file  "told" the same listening socket, "leak" a regular
+ *               file (K10 keeps listeners only: not whatever is no socket)
  *
  * How: execv (default), posix_spawn and wait (--spawn), or fork and execv in
  * the child, then wait (--fork). A waited-for child's status is printed as
@@ -97,20 +99,35 @@ static void locks(const char *setup, int *told, int *leak)
     }
 }
 
+/* A listening TCP socket on 127.0.0.1, at a free port; its address in *addr. */
+static int listening_socket(struct sockaddr_in *addr)
+{
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = 0};
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof *addr;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)addr, sizeof *addr) != 0 || listen(l, 4) != 0 ||
+        getsockname(l, (struct sockaddr *)addr, &len) != 0)
+        fail(EX_SETUP, "listening socket: %s", strerror(errno));
+    return l;
+}
+
 static void listener(int *told, int *leak)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(l, 4) != 0 ||
-        getsockname(l, (struct sockaddr *)&addr, &len) != 0)
-        fail(EX_SETUP, "listening socket: %s", strerror(errno));
+    struct sockaddr_in addr;
+    int l = listening_socket(&addr);
     int c = socket(AF_INET, SOCK_STREAM, 0);
     if (c < 0 || connect(c, (struct sockaddr *)&addr, sizeof addr) != 0)
         fail(EX_SETUP, "connected socket: %s", strerror(errno));
     *told = l;
     *leak = c;
+}
+
+static void listener_file(int *told, int *leak)
+{
+    struct sockaddr_in addr;
+    *told = listening_socket(&addr);
+    *leak = open_file("leak");
 }
 
 /* text with "{told}" and "{leak}" replaced; malloc'd. */
@@ -172,6 +189,8 @@ int main(int argc, char **argv)
         pipes(&told, &leak);
     else if (strcmp(setup, "listener") == 0)
         listener(&told, &leak);
+    else if (strcmp(setup, "listener-file") == 0)
+        listener_file(&told, &leak);
     else if (!strcmp(setup, "flock") || !strcmp(setup, "lockf") || !strcmp(setup, "fcntl-lock") ||
              !strcmp(setup, "ofd-lock"))
         locks(setup, &told, &leak);

@@ -764,4 +764,36 @@ mod tests {
             }
         }
     }
+
+    /// K3 keeps an inherited fd only while it is the same open file: the
+    /// recorded number alone keeps nothing, and each record's identity
+    /// belongs to its own number.
+    #[test]
+    fn k3_keeps_an_inherited_number_only_for_its_own_file() {
+        let k3 = |now: &[(c_int, u64)]| -> Vec<u32> {
+            rules(Case {
+                now,
+                ..Case::default()
+            })
+            .into_iter()
+            .filter(|r| r.0 == Rule::Inherited)
+            .map(|r| r.1)
+            .collect()
+        };
+        assert_eq!(k3(&[(10, 100), (11, 101)]), [10, 11]);
+        // 11 closed and its number reused by another file; then 10 closed.
+        assert_eq!(k3(&[(10, 100), (11, 999)]), [10]);
+        assert_eq!(k3(&[(11, 101)]), [11]);
+        // The two files swapped numbers (dup2 both ways): neither is kept.
+        assert!(k3(&[(10, 101), (11, 100)]).is_empty());
+        // No other rule keeps a reused inherited number either.
+        let all = rules(Case {
+            now: &[(10, 999)],
+            ..Case::default()
+        });
+        assert!(
+            !all.iter().any(|&(_, lo, hi)| lo <= 10 && 10 <= hi),
+            "{all:?}"
+        );
+    }
 }

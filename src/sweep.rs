@@ -91,13 +91,19 @@ pub fn by_proc(keep: &KeepSet) -> Result<(), Errno> {
 /// Rung 3. Safe anywhere: `fcntl` only. Costs one system call per number
 /// up to the soft limit (capped), open or not.
 pub fn by_probing(keep: &KeepSet) {
-    let end = probe_end();
+    probe_below(keep, probe_end(), |fd| {
+        let _ = sys::set_cloexec(fd);
+    });
+}
+
+/// Calls `mark` with every number below `end` that `keep` does not hold.
+fn probe_below(keep: &KeepSet, end: u32, mut mark: impl FnMut(c_int)) {
     for gap in keep.gaps() {
         if gap.lo >= end {
             break;
         }
         for fd in gap.lo..=gap.hi.min(end - 1) {
-            let _ = sys::set_cloexec(fd as c_int);
+            mark(fd as c_int);
         }
     }
 }
@@ -212,7 +218,11 @@ pub fn unmark(marks: &Marks) {
 /// One past the last fd the probing rung tries: the soft `RLIMIT_NOFILE`,
 /// at most [`PROBE_CAP`].
 fn probe_end() -> u32 {
-    let limit = sys::nofile_soft_limit().unwrap_or(u64::from(PROBE_CAP));
+    probe_end_at(sys::nofile_soft_limit().unwrap_or(u64::from(PROBE_CAP)))
+}
+
+/// [`probe_end`] for a soft limit of `limit`.
+fn probe_end_at(limit: u64) -> u32 {
     limit.min(u64::from(PROBE_CAP)) as u32
 }
 
@@ -356,5 +366,43 @@ mod tests {
         check_rung(|k| {
             sweep(k);
         });
+    }
+
+    #[test]
+    fn probing_ends_at_the_soft_limit_capped() {
+        assert_eq!(probe_end_at(64), 64);
+        assert_eq!(probe_end_at(u64::from(PROBE_CAP) - 1), PROBE_CAP - 1);
+        assert_eq!(probe_end_at(u64::from(PROBE_CAP)), PROBE_CAP);
+        assert_eq!(probe_end_at(u64::from(PROBE_CAP) + 1), PROBE_CAP);
+        // RLIM_INFINITY, and a container's nofile = 1073741816.
+        assert_eq!(probe_end_at(u64::MAX), PROBE_CAP);
+        assert_eq!(probe_end_at(1_073_741_816), PROBE_CAP);
+    }
+
+    #[test]
+    fn probing_marks_every_number_outside_the_keep_set_below_its_end() {
+        let probed = |keep: &KeepSet, end: u32| {
+            let mut fds = Vec::new();
+            probe_below(keep, end, |fd| fds.push(fd));
+            fds
+        };
+        let mut keep = KeepSet::with_stdio();
+        keep.insert(10);
+        let below_64: Vec<c_int> = (3..64).filter(|&fd| fd != 10).collect();
+        assert_eq!(probed(&keep, 64), below_64, "up to end - 1, not past it");
+        keep.insert(63);
+        assert_eq!(probed(&keep, 64), below_64[..below_64.len() - 1]);
+        keep.insert(70);
+        assert_eq!(
+            probed(&keep, 72),
+            [
+                (3..10).collect::<Vec<_>>(),
+                (11..63).collect(),
+                (64..70).collect(),
+                vec![71]
+            ]
+            .concat()
+        );
+        assert!(probed(&keep, 3).is_empty() && probed(&keep, 0).is_empty());
     }
 }

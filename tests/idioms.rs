@@ -303,12 +303,19 @@ print(os.read(r, 100).decode(), p.returncode)
 fn python_set_inheritable_then_execv() {
     let strict = check_idiom("inheritable", |lib, s| {
         let file = s.write("in", "inherited on purpose\n");
-        // The fd number reaches the new program only as "$0", not as /dev/fd/N.
+        // The fd number reaches the new program only on its stdin, where no
+        // rule reads (in an argument, K5 would keep it): only K4, the
+        // set_inheritable, can.
         let script = r#"
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.set_inheritable(fd, True)
-os.execv("/bin/sh", ["sh", "-c", 'exec cat <&$0', str(fd)])
+r, w = os.pipe()
+os.write(w, b"%d\n" % fd)
+os.close(w)
+os.dup2(r, 0)
+os.close(r)
+os.execv("/bin/sh", ["sh", "-c", 'read n && exec cat <&"$n"'])
 "#;
         let mut cmd = clean_command("/usr/bin/python3", lib);
         cmd.arg("-c").arg(script).arg(&file);

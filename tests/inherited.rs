@@ -139,3 +139,38 @@ fn a_leak_later_at_an_inherited_number_is_swept() {
         }
     }
 }
+
+/// Below a soft `RLIMIT_NOFILE` of 256 `ppoll` refuses the snapshot's whole
+/// window (`EINVAL`), and the snapshot asks again over the numbers below
+/// the limit. `ulimit -n 64; exec 63</dev/null`, then Python (not a
+/// pass-through shell, so the library decides at its exec) execs the
+/// probe: the fd at the limit − 1 is inherited, and arrives. Without
+/// `/proc` too, where no walk can find what the retry missed.
+#[test]
+fn under_a_soft_limit_below_the_window_the_last_fd_arrives() {
+    build_once();
+    if !require(common::PYTHON, "a program that is not a pass-through shell") {
+        return;
+    }
+    let dir = TempDir::new("inherited-low-limit");
+    let script = format!(
+        "ulimit -n 64 && exec 63</dev/null && exec {} -c 'import os, sys\n\
+         os.execv(sys.argv[1], [sys.argv[1]])' \"$PROBE\"",
+        common::PYTHON
+    );
+    for no_proc in [false, true] {
+        for preload in [Preload::Without, Preload::With] {
+            let what = format!("{preload:?}, /proc hidden: {no_proc}");
+            let out = run(bash(&dir, &[], &script, no_proc), preload, &[], SHORT);
+            assert!(out.success(), "{what}: {out}");
+            assert!(
+                out.stdout.contains("rlimit 64"),
+                "{what}: the soft limit was not lowered\n{out}"
+            );
+            assert!(
+                parse_fds(&out.stdout).contains_key(&63),
+                "{what}: the inherited fd 63 did not arrive\n{out}"
+            );
+        }
+    }
+}

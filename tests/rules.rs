@@ -281,22 +281,26 @@ fn k10_a_listener_is_kept_for_the_same_program_only() {
     let dir = TempDir::new("rules-k10");
     // rules_parent's own name: the exec starts "the same program" again.
     let same = probe_named(&dir, "rules_parent");
-    for how in HOWS {
-        assert_told_kept_leak_swept(
-            &format!("K10 same program {how:?}"),
-            how,
-            "listener",
-            &same,
-            &[],
-            &[],
-        );
-        assert_both_swept(
-            &format!("K10 another program {how:?}"),
-            how,
-            "listener",
-            &probe(),
-            &[],
-            &[],
-        );
+    // Beside the listener, a connected socket and a regular file: K10
+    // keeps the listener alone, not every other socket nor every non-socket.
+    for setup in ["listener", "listener-file"] {
+        for how in HOWS {
+            assert_told_kept_leak_swept(
+                &format!("K10 {setup} same program {how:?}"),
+                how,
+                setup,
+                &same,
+                &[],
+                &[],
+            );
+            assert_both_swept(
+                &format!("K10 {setup} another program {how:?}"),
+                how,
+                setup,
+                &probe(),
+                &[],
+                &[],
+            );
+        }
     }
 }
