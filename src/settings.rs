@@ -472,7 +472,10 @@ mod tests {
         assert!(s.log_file.is_none());
         assert!(s.keep.ranges().is_empty());
         assert!(s.passthrough.contains(b"bash") && s.passthrough.contains(b"busybox"));
-        assert!(s.passthrough.contains(b"mc"), "a caller that tells numbers after the exec");
+        assert!(
+            s.passthrough.contains(b"mc"),
+            "a caller that tells numbers after the exec"
+        );
         assert!(!s.passthrough.contains(b"python3"));
         assert_eq!(s.helpers.iter().collect::<Vec<_>>(), [b"jspawnhelper"]);
         assert!(reports.is_empty());
