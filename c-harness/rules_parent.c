@@ -1,10 +1,17 @@
-/* rules_parent [--spawn|--fork] [--env NAME=VALUE]... SETUP -- PROGRAM [ARGS...]
+/* rules_parent [--spawn|--fork] [--env NAME=VALUE]... [--at N] [--note TEXT]
+ *              SETUP -- PROGRAM [ARGS...]
  *
  * The leaky parent of the keep-rule tests (tests/rules.rs). It opens two fds
  * of one kind without close-on-exec, prints "told N" and "leak N" for them,
  * then runs PROGRAM (normally a copy of the probe). In ARGS and in each
  * --env value, "{told}" and "{leak}" become the two numbers, so a test can
- * tell the new program one fd's number and not the other's.
+ * tell the new program one fd's number and not the other's; "{upto}" becomes
+ * told - 2 (a count of fds from 3 that ends at told) and "{above}" told + 1.
+ *
+ * --at N makes "told" land at N with no act on it: every free fd below N is
+ * taken by a close-on-exec filler first, and the fillers are closed once both
+ * fds are open (N must be free). --note TEXT is ignored: it puts TEXT in the
+ * parent's own arguments, where a rule about the calling program reads it.
  *
  * SETUP (what makes "told" deliberate, if anything):
  *   pipes       two pipes' read ends (a rule must be told the number)
@@ -41,6 +48,7 @@ enum how { HOW_EXEC, HOW_SPAWN, HOW_FORK };
 
 #define MAX_ENV 8
 #define MAX_ARGS 16
+#define MAX_FILLERS 1024
 
 static int open_file(const char *what)
 {
@@ -130,23 +138,44 @@ static void listener_file(int *told, int *leak)
     *leak = open_file("leak");
 }
 
-/* text with "{told}" and "{leak}" replaced; malloc'd. */
+/* Takes every free fd below at with a close-on-exec filler, so that the
+ * next fd made lands at at; returns how many fillers it made. */
+static int fill_below(int at, int *fillers, int cap)
+{
+    if (fcntl(at, F_GETFD) != -1 || errno != EBADF)
+        fail(EX_SETUP, "--at %d: that fd is not free", at);
+    int n = 0;
+    for (;;) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            fail(EX_SETUP, "open /dev/null: %s", strerror(errno));
+        if (fd == at) {
+            close(fd);
+            return n;
+        }
+        if (n == cap)
+            fail(EX_SETUP, "--at %d: more than %d fillers", at, cap);
+        fillers[n++] = fd;
+    }
+}
+
+/* text with "{told}", "{leak}", "{upto}" and "{above}" replaced; malloc'd. */
 static char *fill(const char *text, int told, int leak)
 {
+    static const char *const names[] = {"{told}", "{leak}", "{upto}", "{above}"};
+    int values[] = {told, leak, told - 2, told + 1};
     size_t cap = strlen(text) * 4 + 64;
     char *out = malloc(cap);
     if (!out)
         fail(EX_SETUP, "malloc");
     size_t n = 0;
     while (*text) {
-        int value = -1;
-        if (strncmp(text, "{told}", 6) == 0)
-            value = told;
-        else if (strncmp(text, "{leak}", 6) == 0)
-            value = leak;
-        if (value >= 0) {
-            n += (size_t)snprintf(out + n, cap - n, "%d", value);
-            text += 6;
+        size_t k = 0;
+        while (k < 4 && strncmp(text, names[k], strlen(names[k])) != 0)
+            k++;
+        if (k < 4) {
+            n += (size_t)snprintf(out + n, cap - n, "%d", values[k]);
+            text += strlen(names[k]);
         } else {
             out[n++] = *text++;
         }
@@ -170,6 +199,7 @@ int main(int argc, char **argv)
     enum how how = HOW_EXEC;
     const char *env[MAX_ENV];
     int nenv = 0;
+    int at = -1;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2]; i++) {
         if (strcmp(argv[i], "--spawn") == 0)
@@ -178,13 +208,20 @@ int main(int argc, char **argv)
             how = HOW_FORK;
         else if (strcmp(argv[i], "--env") == 0 && i + 1 < argc && nenv < MAX_ENV)
             env[nenv++] = argv[++i];
+        else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc)
+            at = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--note") == 0 && i + 1 < argc)
+            i++;
         else
             fail(EX_USAGE, "unknown option %s", argv[i]);
     }
     if (i + 2 >= argc || strcmp(argv[i + 1], "--") != 0 || argc - (i + 2) > MAX_ARGS)
-        fail(EX_USAGE, "usage: rules_parent [--spawn|--fork] [--env N=V]... SETUP -- PROGRAM [ARGS...]");
+        fail(EX_USAGE, "usage: rules_parent [--spawn|--fork] [--env N=V]... [--at N] [--note T] SETUP -- "
+                       "PROGRAM [ARGS...]");
     const char *setup = argv[i];
     int told, leak;
+    int fillers[MAX_FILLERS];
+    int nfillers = at > 2 ? fill_below(at, fillers, MAX_FILLERS) : 0;
     if (strcmp(setup, "pipes") == 0)
         pipes(&told, &leak);
     else if (strcmp(setup, "listener") == 0)
@@ -196,6 +233,10 @@ int main(int argc, char **argv)
         locks(setup, &told, &leak);
     else
         fail(EX_USAGE, "unknown setup %s", setup);
+    while (nfillers > 0)
+        close(fillers[--nfillers]);
+    if (at > 2 && told != at)
+        fail(EX_SETUP, "--at %d: told landed at %d", at, told);
     say("told %d", told);
     say("leak %d", leak);
 

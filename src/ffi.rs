@@ -9,6 +9,7 @@
 //! load: async-signal-safe.
 
 use core::ffi::{CStr, c_char, c_int};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// A borrowed C string, or NULL: what a hook's caller passed as a path, a
 /// file or a command.
@@ -106,6 +107,34 @@ pub fn environment() -> CStrArray {
     // it execs (a program that edits `environ` concurrently with its own
     // exec is racing libc's exec as well).
     CStrArray(unsafe { environ })
+}
+
+/// The process's own `argv`, as the loader handed it to the constructors:
+/// glibc calls every `.init_array` function of every object it loads at
+/// start with `(argc, argv, envp)`. Only the pointer is kept (no copy, no
+/// allocation), at load, before `main` runs.
+static OWN_ARGV: AtomicPtr<*const c_char> = AtomicPtr::new(core::ptr::null_mut());
+
+extern "C" fn keep_own_argv(_: c_int, argv: *const *const c_char, _: *const *const c_char) {
+    OWN_ARGV.store(argv.cast_mut(), Ordering::Relaxed);
+}
+
+// The loader runs it at load like the constructor; all it does is one store.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static KEEP_OWN_ARGV: extern "C" fn(c_int, *const *const c_char, *const *const c_char) =
+    keep_own_argv;
+
+/// The calling program's own arguments, `argv[0]` first; empty if the
+/// loader gave none.
+///
+/// The array and its strings are the kernel's copy on the initial stack,
+/// which lives as long as the process; but a program may write over them
+/// (a `setproctitle` that reuses the area for its title) or point an entry
+/// elsewhere. Read them only for a caller known not to: the conventions
+/// that read a caller's arguments are each tied to one program's name.
+pub fn own_args() -> CStrArray {
+    CStrArray(OWN_ARGV.load(Ordering::Relaxed))
 }
 
 /// `argv[0]` as glibc keeps it (`program_invocation_name`), if set.

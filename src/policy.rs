@@ -10,7 +10,8 @@
 
 use core::ffi::c_int;
 
-use crate::conventions;
+use crate::conventions::{self, Convention, Reading, Source};
+use crate::ffi;
 use crate::keepset::KeepSet;
 use crate::numbers::{self, MAX_FD, parse_fd};
 use crate::settings::{NameList, Policy};
@@ -216,15 +217,48 @@ pub fn for_each_kept<'a, A, E, I, N, K, C, P, L, M, O>(
     for fd in fork_child.made {
         sink(Rule::MadeInChild, fd, fd);
     }
+    // K5's options (a count, a bound, xterm's pty) see each argument with
+    // the one before it, in the same pass.
+    let mut previous = None;
+    let mut preserved = 0;
+    let target = exec.target.map(basename);
     for (i, arg) in exec.args.enumerate() {
         fds_in_arg(arg, &mut own_pid, &mut |fd| sink(Rule::Argv, fd, fd));
         if i > 0 || exec.is_command {
             numbers::numbers(arg).for_each(|fd| sink(Rule::Argv, fd, fd));
+            let mut option = |c: Convention, lo: u32, hi: u32| {
+                if c.reading() == Reading::CountAfterStdio {
+                    preserved = hi - lo + 1;
+                }
+                sink(Rule::Argv, lo, hi)
+            };
+            match exec.is_command {
+                true => conventions::fds_in_command(target, arg, &mut option),
+                false => conventions::fds_in_option(target, previous, arg, &mut option),
+            }
         }
+        previous = Some(arg);
     }
-    conventions::fds_in_env(exec.env, &mut own_pid, &mut |_, lo, hi| {
+    conventions::fds_in_caller_args(
+        &mut |caller| own_program.contains(caller),
+        || ffi::own_args().iter(),
+        &mut |_, fd| sink(Rule::Argv, fd, fd),
+    );
+    let mut listen_hi = None;
+    conventions::fds_in_env(exec.env, &mut own_pid, &mut |source, lo, hi| {
+        if source == Source::Convention(Convention::ListenFds) {
+            listen_hi = Some(hi);
+        }
         sink(Rule::Protocol, lo, hi)
     });
+    // A runtime's preserved fds come after the socket-activation ones.
+    if let (Some(hi), 1..) = (listen_hi, preserved) {
+        sink(
+            Rule::Argv,
+            hi.saturating_add(1),
+            hi.saturating_add(preserved).min(MAX_FD),
+        );
+    }
     if exec.target.is_some_and(|t| is_named(t, own_program)) {
         listeners(&mut |fd| {
             if let Ok(fd) = u32::try_from(fd) {
@@ -553,6 +587,72 @@ mod tests {
             [7, 8],
             "a command string is scanned whole"
         );
+    }
+
+    #[test]
+    fn told_forms_in_arguments() {
+        assert_eq!(argv_numbers(&["gunicorn", "--bind", "fd://7"], false), [7]);
+        assert_eq!(argv_numbers(&["xterm", "-S/dev/pts/3/8"], false), [8]);
+        assert_eq!(argv_numbers(&["s6-log", "-d9", "t", "/log"], false), [9]);
+        assert!(
+            argv_numbers(&["python3.11", "/usr/lib/python3.11/x.py", "x86_64"], false).is_empty(),
+            "the seed's re-exec names nothing"
+        );
+        assert_eq!(
+            argv_numbers(&["sh -c 'mpv --input-ipc-client=fd://7 x'"], true),
+            [7],
+            "a command string is read the same way"
+        );
+    }
+
+    fn kept_for(case: Case<'_>) -> Vec<(u32, u32)> {
+        rules(case)
+            .into_iter()
+            .filter(|&(r, lo, _)| r == Rule::Argv && lo != 30)
+            .map(|(_, lo, hi)| (lo, hi))
+            .collect()
+    }
+
+    #[test]
+    fn options_that_tell_a_count_or_a_bound() {
+        let args = ["runc", "run", "--preserve-fds", "2", "box"];
+        assert_eq!(
+            kept_for(Case {
+                args: &args,
+                target: Some("/usr/sbin/runc"),
+                ..Case::default()
+            }),
+            [(2, 2), (3, 4)],
+            "K5 still reads the 2 itself"
+        );
+        let kept = rules(Case {
+            args: &args,
+            env: &["LISTEN_FDS=3"],
+            ..Case::default()
+        });
+        assert!(
+            kept.contains(&(Rule::Protocol, 3, 5)) && kept.contains(&(Rule::Argv, 6, 7)),
+            "after the socket-activation fds: {kept:?}"
+        );
+        let sudo = kept_for(Case {
+            args: &["sudo", "-C", "8", "prog"],
+            target: Some("/usr/bin/sudo"),
+            ..Case::default()
+        });
+        assert_eq!(sudo, [(8, 8), (3, 7)]);
+        let not_sudo = kept_for(Case {
+            args: &["doas", "-C", "8", "prog"],
+            target: Some("/usr/bin/doas"),
+            ..Case::default()
+        });
+        assert_eq!(not_sudo, [(8, 8)]);
+        let command = kept_for(Case {
+            args: &["sudo -C 6 prog"],
+            is_command: true,
+            target: Some("sudo"),
+            ..Case::default()
+        });
+        assert_eq!(command, [(6, 6), (3, 5)]);
     }
 
     #[test]

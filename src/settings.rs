@@ -45,11 +45,14 @@ impl Level {
     }
 }
 
-/// The programs that never leak by accident (K7): the shells. Some open a
-/// redirection's file in the shell itself before the fork (posh, yash:
-/// `prog 3>file` opens at 3 and forks), so no act of the child shows it.
+/// The programs that never leak by accident (K7): the shells (some open a
+/// redirection's file in the shell itself before the fork: posh, yash:
+/// `prog 3>file` opens at 3 and forks, so no act of the child shows it);
+/// and a caller that tells its child a number only after the exec, over a
+/// channel no rule reads: Midnight Commander types `pwd>&N` into its
+/// subshell's terminal, N a pipe it made for the subshell.
 pub const DEFAULT_PASSTHROUGH: &[u8] =
-    b"bash,sh,dash,zsh,ksh,mksh,fish,busybox,rbash,ksh93,lksh,oksh,loksh,ash,posh,yash,tcsh,csh,rc,es";
+    b"bash,sh,dash,zsh,ksh,mksh,fish,busybox,rbash,ksh93,lksh,oksh,loksh,ash,posh,yash,tcsh,csh,rc,es,mc";
 
 /// The programs that receive fds over a private channel (K8): Java's
 /// `ProcessBuilder` sends `jspawnhelper` the numbers of the child's pipes.
@@ -472,6 +475,10 @@ mod tests {
         assert!(s.log_file.is_none());
         assert!(s.keep.ranges().is_empty());
         assert!(s.passthrough.contains(b"bash") && s.passthrough.contains(b"busybox"));
+        assert!(
+            s.passthrough.contains(b"mc"),
+            "a caller that tells numbers after the exec"
+        );
         assert!(!s.passthrough.contains(b"python3"));
         assert_eq!(s.helpers.iter().collect::<Vec<_>>(), [b"jspawnhelper"]);
         assert!(reports.is_empty());

@@ -97,6 +97,7 @@ fn why(source: Source<'_>) -> String {
             format!("{} jobserver", text(c.name()))
         }
         Source::Convention(c) => text(c.name()),
+        Source::Prefixed(_, name) => text(name),
         Source::FdWord(name) => text(name),
         Source::HandedOver(name) => format!("'=N' or 'fd:N' in {}", text(name)),
     }
