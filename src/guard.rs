@@ -9,6 +9,7 @@ use core::ffi::{CStr, c_int};
 use core::fmt::{self, Write};
 
 use crate::attempts::{self, Attempt, Exec};
+use crate::event::{Fds, Launched, Sweep, Target};
 use crate::ffi::{self, CStrArray, CStrPtr};
 use crate::keepset::KeepSet;
 use crate::logger::{Bytes, LineBuf};
@@ -246,6 +247,15 @@ impl FdList {
         self.fds.get(..self.count.min(LISTED_FDS)).unwrap_or(&[])
     }
 
+    /// For the log: the listed fds, and how many more there are.
+    fn described(&self) -> Fds<'_> {
+        let listed = self.listed();
+        Fds {
+            listed,
+            unlisted: self.count - listed.len(),
+        }
+    }
+
     /// Puts the listed fds in ascending order. An insertion sort: few fds
     /// come out of order, and core's sorts link a panic (for an `Ord` that
     /// is not total).
@@ -309,6 +319,23 @@ fn program(launch: &Launch) -> Program<'_> {
 
 struct Program<'a>(&'a Launch);
 
+/// A launch for the log: `CALL PROGRAM (by CALLER)`.
+fn launched<'a>(launch: &Launch, program: &'a Program<'a>) -> Launched<'a> {
+    Launched {
+        call: launch.call.name(),
+        program,
+        caller: caller(),
+    }
+}
+
+/// The calling program, whose fds leaked: the basename it goes by (the
+/// first of [`Global::own_program`]), or `?`.
+fn caller() -> &'static [u8] {
+    state::get()
+        .and_then(|g| g.own_program.iter().next())
+        .unwrap_or(b"?")
+}
+
 impl fmt::Display for Program<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.0.program.bytes(), self.0.program_fd) {
@@ -322,10 +349,10 @@ impl fmt::Display for Program<'_> {
 #[cold]
 #[inline(never)]
 fn log_passthrough(launch: &Launch) {
+    let program = program(launch);
     log::debug!(
-        "{} {}: pass-through program, nothing swept",
-        launch.call.name(),
-        program(launch)
+        "{}: pass-through program, nothing swept",
+        launched(launch, &program)
     );
 }
 
@@ -333,10 +360,10 @@ fn log_passthrough(launch: &Launch) {
 #[inline(never)]
 fn warn_overflow(launch: &Launch) {
     crate::logger::ensure_installed();
+    let program = program(launch);
     log::warn!(
-        "{} {}: more than {} kept ranges; the rest are swept",
-        launch.call.name(),
-        program(launch),
+        "{}: more than {} kept ranges; the rest are swept",
+        launched(launch, &program),
         crate::keepset::KEEP_CAPACITY
     );
 }
@@ -390,12 +417,12 @@ fn sweep_and_report(
         targets.sort();
     }
     if targets.count > 0 {
-        log::info!(
-            "{} {}: {verb} {}",
-            launch.call.name(),
-            program(launch),
-            Described(&targets)
-        );
+        let program = program(launch);
+        crate::logger::sweep(&Sweep {
+            launched: launched(launch, &program),
+            audit: method.is_none(),
+            fds: targets.described(),
+        });
     }
     if log::log_enabled!(log::Level::Debug) {
         log_kept(launch, target, global, keep, method);
@@ -406,18 +433,15 @@ fn sweep_and_report(
 /// (carried to the attempt that runs), or that nothing was left. The verb
 /// follows a comma, so that the line never reads as a sweep line.
 fn log_failed_attempt(launch: &Launch, errno: sys::Errno, verb: &str, targets: &FdList) {
-    let (call, program, errno) = (
-        launch.call.name(),
-        program(launch),
-        attempts::errno_name(errno),
-    );
+    let program = program(launch);
+    let (launched, errno) = (launched(launch, &program), attempts::errno_name(errno));
     if targets.count > 0 {
         log::debug!(
-            "{call} {program}: will fail ({errno}), {verb} {}",
-            Described(targets)
+            "{launched}: will fail ({errno}), {verb} {}",
+            targets.described()
         );
     } else {
-        log::debug!("{call} {program}: will fail ({errno}), nothing to sweep");
+        log::debug!("{launched}: will fail ({errno}), nothing to sweep");
     }
 }
 
@@ -451,50 +475,14 @@ fn log_kept(
     });
     let how = method.map_or("audit", sweep::Method::label);
     let program = program(launch);
+    let launched = launched(launch, &program);
     if any {
         log::debug!(
-            "{} {program}: kept {} (sweep by {how})",
-            launch.call.name(),
+            "{launched}: kept {} (sweep by {how})",
             Bytes(line.finish_no_newline())
         );
     } else {
-        log::debug!(
-            "{} {program}: kept nothing beyond stdio (sweep by {how})",
-            launch.call.name()
-        );
-    }
-}
-
-/// Displays one fd with what it is: `5 (/var/log/app.log)`, `6 (socket:[123])`.
-struct Target(c_int);
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut path = LineBuf::<32>::new();
-        let _ = write!(path, "/proc/self/fd/{}\0", self.0);
-        let path = CStr::from_bytes_until_nul(path.finish()).unwrap_or(c"");
-        let mut buf = [0u8; 256];
-        match sys::readlink(path, &mut buf) {
-            Ok(n) => write!(f, "{} ({})", self.0, Bytes(buf.get(..n).unwrap_or(&[]))),
-            Err(_) => write!(f, "{} (?)", self.0),
-        }
-    }
-}
-
-/// Displays a list of fds with their targets, and how many were not listed.
-struct Described<'a>(&'a FdList);
-
-impl fmt::Display for Described<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, &fd) in self.0.listed().iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{}", Target(fd))?;
-        }
-        let more = self.0.count - self.0.listed().len();
-        if more > 0 {
-            write!(f, " and {more} more")?;
-        }
-        Ok(())
+        log::debug!("{launched}: kept nothing beyond stdio (sweep by {how})");
     }
 }
 
