@@ -96,7 +96,9 @@ fn read_open<R>(fd: c_int, use_it: impl FnOnce(Found<'_>) -> R) -> R {
 fn read_checked(fd: c_int, buf: &mut [u8]) -> Result<usize, Refused> {
     let info = sys::fstat_info(fd).map_err(Refused::Unreadable)?;
     check(info)?;
-    let want = usize::try_from(info.size).unwrap_or(usize::MAX).min(buf.len());
+    let want = usize::try_from(info.size)
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
     let mut got = 0;
     while got < want {
         let rest = buf.get_mut(got..want).unwrap_or(&mut []);

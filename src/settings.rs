@@ -771,18 +771,37 @@ mod tests {
     fn log_targets() {
         assert_eq!(target("stderr").0, LogTarget::Stderr);
         assert_eq!(target(" STDERR ").0, LogTarget::Stderr);
-        assert_eq!(target("file:/var/log/x").0, LogTarget::File(path("/var/log/x")));
+        assert_eq!(
+            target("file:/var/log/x").0,
+            LogTarget::File(path("/var/log/x"))
+        );
         assert_eq!(target("file:rel/x:y").0, LogTarget::File(path("rel/x:y")));
         assert_eq!(target("syslog").0, LogTarget::Syslog(path("/dev/log")));
-        assert_eq!(target("syslog:/run/x.sock").0, LogTarget::Syslog(path("/run/x.sock")));
+        assert_eq!(
+            target("syslog:/run/x.sock").0,
+            LogTarget::Syslog(path("/run/x.sock"))
+        );
         assert_eq!(
             target("journal").0,
             LogTarget::Journal(path("/run/systemd/journal/socket"))
         );
-        assert_eq!(target("Journal:/tmp/j").0, LogTarget::Journal(path("/tmp/j")));
+        assert_eq!(
+            target("Journal:/tmp/j").0,
+            LogTarget::Journal(path("/tmp/j"))
+        );
         let long_socket = format!("syslog:/{}", "s".repeat(SOCKET_PATH_CAPACITY));
         let long_file = format!("file:/{}", "f".repeat(PATH_CAPACITY));
-        for bad in ["", "stderr:x", "file:", "file", "syslog:", "mail", "journald", &long_socket, &long_file] {
+        for bad in [
+            "",
+            "stderr:x",
+            "file:",
+            "file",
+            "syslog:",
+            "mail",
+            "journald",
+            &long_socket,
+            &long_file,
+        ] {
             let (t, reports) = target(bad);
             assert_eq!(t, LogTarget::Stderr, "{bad:?}");
             assert_eq!(reports.len(), 1, "{bad:?}");
@@ -838,7 +857,10 @@ mod tests {
         assert!(reports.is_empty(), "{reports:?}");
         assert_eq!(s.mode, Mode::Audit, "the first line of a name wins");
         assert_eq!(s.log_level, Level::Info, "audit shows its findings");
-        assert_eq!(s.log_to, LogTarget::Journal(path("/run/systemd/journal/socket")));
+        assert_eq!(
+            s.log_to,
+            LogTarget::Journal(path("/run/systemd/journal/socket"))
+        );
         assert_eq!(keep_of(&s), [(7, 7), (9, 9)]);
     }
 
@@ -846,7 +868,11 @@ mod tests {
     fn a_variable_overrides_the_files_line() {
         let (s, _) = parse_both(
             FILE,
-            &["CLOEXEC_MODE=sweep", "CLOEXEC_KEEP=12", "CLOEXEC_LOG_FILE=/tmp/mine"],
+            &[
+                "CLOEXEC_MODE=sweep",
+                "CLOEXEC_KEEP=12",
+                "CLOEXEC_LOG_FILE=/tmp/mine",
+            ],
             false,
         );
         assert_eq!(s.mode, Mode::Sweep);
@@ -861,11 +887,18 @@ mod tests {
     fn secure_execution_reads_only_the_file() {
         let (s, reports) = parse_both(
             FILE,
-            &["CLOEXEC_MODE=sweep", "CLOEXEC_LOG_TO=file:/etc/shadow", "CLOEXEC_KEEP=zz"],
+            &[
+                "CLOEXEC_MODE=sweep",
+                "CLOEXEC_LOG_TO=file:/etc/shadow",
+                "CLOEXEC_KEEP=zz",
+            ],
             true,
         );
         assert_eq!(s.mode, Mode::Audit);
-        assert_eq!(s.log_to, LogTarget::Journal(path("/run/systemd/journal/socket")));
+        assert_eq!(
+            s.log_to,
+            LogTarget::Journal(path("/run/systemd/journal/socket"))
+        );
         assert!(reports.is_empty(), "{reports:?}");
     }
 
@@ -887,9 +920,17 @@ mod tests {
                 (
                     Origin::File,
                     None,
-                    strings(&["not a setting", "CLOEXEC_KEPT=1", "export CLOEXEC_MODE=audit"])
+                    strings(&[
+                        "not a setting",
+                        "CLOEXEC_KEPT=1",
+                        "export CLOEXEC_MODE=audit"
+                    ])
                 ),
-                (Origin::Environment, Some("CLOEXEC_LOG".into()), strings(&["loud"])),
+                (
+                    Origin::Environment,
+                    Some("CLOEXEC_LOG".into()),
+                    strings(&["loud"])
+                ),
             ]
         );
     }

@@ -5,8 +5,8 @@
 //! `logger`); this module only orchestrates.
 
 use crate::ffi;
-use crate::once::InitCell;
 use crate::logger::Bytes;
+use crate::once::InitCell;
 use crate::settings::{BadParts, Mode, NameList, Origin, Policy, SETTING_COUNT, Setting, Settings};
 use crate::{config, logger, policy, real, registry, sys};
 
@@ -145,10 +145,9 @@ fn warn_refused(why: config::Refused) {
             "{path}: {size} bytes, more than {}; ignored",
             config::CAPACITY
         ),
-        config::Refused::Unreadable(errno) => log::warn!(
-            "{path}: cannot be read (errno {}); ignored",
-            errno.0
-        ),
+        config::Refused::Unreadable(errno) => {
+            log::warn!("{path}: cannot be read (errno {}); ignored", errno.0)
+        }
     }
 }
 

@@ -55,7 +55,7 @@ impl<const N: usize> Fields<N> {
     pub fn plain(&mut self, name: &str, value: impl fmt::Display) -> bool {
         let start = self.len;
         self.full = false;
-        let _ = write!(self, "{name}={value}\n");
+        let _ = writeln!(self, "{name}={value}");
         self.commit(start)
     }
 
@@ -64,7 +64,7 @@ impl<const N: usize> Fields<N> {
     pub fn binary(&mut self, name: &str, value: impl fmt::Display) -> bool {
         let start = self.len;
         self.full = false;
-        let _ = write!(self, "{name}\n");
+        let _ = writeln!(self, "{name}");
         let size_at = self.len;
         self.push(&[0; 8]);
         let value_at = self.len;
@@ -174,7 +174,8 @@ mod tests {
                 }
                 None => {
                     let name = String::from_utf8(line.to_vec()).unwrap();
-                    let size = u64::from_le_bytes(data[nl + 1..nl + 9].try_into().unwrap()) as usize;
+                    let size =
+                        u64::from_le_bytes(data[nl + 1..nl + 9].try_into().unwrap()) as usize;
                     let value = data[nl + 9..nl + 9 + size].to_vec();
                     assert_eq!(data[nl + 9 + size], b'\n');
                     out.push((name, value));
