@@ -26,7 +26,7 @@ pub const PATH: &CStr = c"/etc/cloexec.conf";
 /// The largest file read. A larger one is ignored whole, with one warning:
 /// a line cut short could mean another setting (a name list cut in the
 /// middle of a name), and part of a file is not the file its owner wrote.
-pub const CAPACITY: usize = 4096;
+pub const CAPACITY: usize = crate::settings::FILE_CAPACITY;
 
 /// Why a file that exists is not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

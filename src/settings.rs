@@ -63,6 +63,10 @@ pub const NAMES_BYTES: usize = 512;
 /// The longest `CLOEXEC_LOG_FILE` path accepted.
 pub const PATH_CAPACITY: usize = 512;
 
+/// The largest configuration file read, in bytes: the stack buffer it is
+/// read into at load. A larger file is ignored whole.
+pub const FILE_CAPACITY: usize = 4096;
+
 /// The longest socket path accepted: what `sockaddr_un.sun_path` holds,
 /// less its NUL.
 pub const SOCKET_PATH_CAPACITY: usize = 107;
