@@ -17,6 +17,7 @@
 //! says why a file is not used.
 
 use core::ffi::{CStr, c_int};
+use core::mem::MaybeUninit;
 
 use crate::sys::{self, Errno, FileInfo};
 
@@ -79,12 +80,13 @@ pub fn with_file<R>(use_it: impl FnOnce(Found<'_>) -> R) -> R {
 }
 
 /// The present file's path: its own frame, so that a process without the
-/// file never touches the buffer's stack pages.
+/// file never touches the buffer's stack pages, and the buffer is never
+/// zeroed (only what the kernel writes is read).
 #[inline(never)]
 fn read_open<R>(fd: c_int, use_it: impl FnOnce(Found<'_>) -> R) -> R {
-    let mut buf = [0u8; CAPACITY];
+    let mut buf = [MaybeUninit::<u8>::uninit(); CAPACITY];
     let found = match read_checked(fd, &mut buf) {
-        Ok(len) => Found::Text(buf.get(..len).unwrap_or(&[])),
+        Ok(text) => Found::Text(text),
         Err(why) => Found::Refused(why),
     };
     let _ = sys::close(fd);
@@ -92,24 +94,15 @@ fn read_open<R>(fd: c_int, use_it: impl FnOnce(Found<'_>) -> R) -> R {
 }
 
 /// `fstat`, the trust check, then reads to the size `fstat` gave (one
-/// `read` for a regular file). Returns the bytes read.
-fn read_checked(fd: c_int, buf: &mut [u8]) -> Result<usize, Refused> {
+/// `read` for a regular file).
+fn read_checked(fd: c_int, buf: &mut [MaybeUninit<u8>]) -> Result<&[u8], Refused> {
     let info = sys::fstat_info(fd).map_err(Refused::Unreadable)?;
     check(info)?;
     let want = usize::try_from(info.size)
         .unwrap_or(usize::MAX)
         .min(buf.len());
-    let mut got = 0;
-    while got < want {
-        let rest = buf.get_mut(got..want).unwrap_or(&mut []);
-        match sys::read(fd, rest) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno(libc::EINTR)) => {}
-            Err(e) => return Err(Refused::Unreadable(e)),
-        }
-    }
-    Ok(got)
+    let buf = buf.get_mut(..want).unwrap_or(&mut []);
+    sys::read_to_fill(fd, buf).map_err(Refused::Unreadable)
 }
 
 #[cfg(test)]

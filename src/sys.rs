@@ -229,16 +229,31 @@ pub fn open_read(path: &CStr) -> SysResult<c_int> {
     )
 }
 
-/// `read(fd, buf)`: returns the bytes read, 0 at the end of the file.
-pub fn read(fd: c_int, buf: &mut [u8]) -> SysResult<usize> {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    let ret = unsafe {
-        raw_syscall(
-            libc::SYS_read,
-            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0],
-        )
-    };
-    check(ret)
+/// `read(fd, …)` until `buf` is full or the file ends (retrying `EINTR`),
+/// into memory nobody needs to zero first. Returns the bytes read, which
+/// are the only ones of `buf` that are initialised.
+pub fn read_to_fill(fd: c_int, buf: &mut [MaybeUninit<u8>]) -> SysResult<&[u8]> {
+    let mut got = 0;
+    while got < buf.len() {
+        let rest = buf.get_mut(got..).unwrap_or(&mut []);
+        // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`.
+        let ret = unsafe {
+            raw_syscall(
+                libc::SYS_read,
+                [fd as usize, rest.as_mut_ptr() as usize, rest.len(), 0, 0],
+            )
+        };
+        match check(ret) {
+            Ok(0) => break,
+            Ok(n) => got += n.min(rest.len()),
+            Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: the kernel initialised the first `got` bytes (each read wrote
+    // its count of bytes right after the previous ones); `got` never
+    // exceeds `buf.len()`.
+    Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), got) })
 }
 
 /// A datagram socket for one log line:
