@@ -216,6 +216,9 @@ fn exec(library: &Path, vars: &[(&str, OsString)], program: &OsString, args: &[O
     // nothing can read the environment while it changes.
     unsafe {
         std::env::set_var("LD_PRELOAD", preload);
+        if let Some(asan) = preload::with_asan_switch(std::env::var_os("ASAN_OPTIONS").as_deref()) {
+            std::env::set_var("ASAN_OPTIONS", asan);
+        }
         for (name, value) in vars {
             std::env::set_var(name, value);
         }

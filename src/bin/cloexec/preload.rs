@@ -89,6 +89,31 @@ pub fn prepend(library: &Path, current: Option<&OsStr>) -> OsString {
     value
 }
 
+/// The sanitizer's switch for a preload that comes before its runtime: a
+/// program built with gcc's `-fsanitize=address` (a dynamic runtime)
+/// aborts at start under any `LD_PRELOAD` without it.
+pub const ASAN_SWITCH: &str = "verify_asan_link_order=0";
+
+/// `ASAN_OPTIONS` with [`ASAN_SWITCH`] added to what the user has (after a
+/// `:`), or None to leave it as it is: it already says something about
+/// `verify_asan_link_order`, which is the user's choice.
+pub fn with_asan_switch(current: Option<&OsStr>) -> Option<OsString> {
+    let current = current.unwrap_or_default();
+    let bytes = current.as_bytes();
+    if bytes
+        .windows(b"verify_asan_link_order".len())
+        .any(|w| w == b"verify_asan_link_order")
+    {
+        return None;
+    }
+    let mut value = current.to_owned();
+    if !bytes.is_empty() {
+        value.push(":");
+    }
+    value.push(ASAN_SWITCH);
+    Some(value)
+}
+
 /// An `io::Error` without Rust's " (os error N)" suffix.
 pub fn plain_error(e: &std::io::Error) -> String {
     let text = e.to_string();
@@ -117,6 +142,18 @@ mod tests {
             prep(Some("/a.so:/b.so")),
             format!("{LIB} /a.so:/b.so").as_str()
         );
+    }
+
+    #[test]
+    fn the_asan_switch_is_added_to_what_is_there() {
+        let got = |v: Option<&str>| with_asan_switch(v.map(OsStr::new));
+        assert_eq!(got(None).as_deref(), Some(OsStr::new(ASAN_SWITCH)));
+        assert_eq!(got(Some("")).as_deref(), Some(OsStr::new(ASAN_SWITCH)));
+        assert_eq!(
+            got(Some("detect_leaks=0")).as_deref(),
+            Some(OsStr::new("detect_leaks=0:verify_asan_link_order=0"))
+        );
+        assert_eq!(got(Some("verify_asan_link_order=1:x=1")), None);
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! the user's shell. Each puts the library (by its absolute path) in front
 //! of `LD_PRELOAD` unless an entry there already names it, so sourcing the
 //! profile again, or in a nested shell that inherited the variable, adds
-//! nothing; an existing `LD_PRELOAD` is kept behind it. Then one line per
-//! setting.
+//! nothing; an existing `LD_PRELOAD` is kept behind it. Then the
+//! sanitizer's switch is added to `ASAN_OPTIONS` unless it already says
+//! something about it (`preload::ASAN_SWITCH`), and one line per setting.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+
+use crate::preload::ASAN_SWITCH;
 
 /// The syntax families.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,7 +83,9 @@ fn posix(library: &Path, vars: &[(&str, OsString)]) -> String {
     };
     let mut text = format!(
         "case \" ${{LD_PRELOAD-}} \" in *[\\ :]{pattern}[\\ :]*) ;; \
-         *) export LD_PRELOAD={value} ;; esac\n"
+         *) export LD_PRELOAD={value} ;; esac\n\
+         case \"${{ASAN_OPTIONS-}}\" in *verify_asan_link_order=*) ;; \
+         *) export ASAN_OPTIONS=\"${{ASAN_OPTIONS:+$ASAN_OPTIONS:}}{ASAN_SWITCH}\" ;; esac\n"
     );
     for (name, v) in vars {
         text.push_str(&format!("export {name}={}\n", sh_word(v)));
@@ -95,7 +100,9 @@ fn fish(library: &Path, vars: &[(&str, OsString)]) -> Result<String, String> {
     let lib = plain("fish", "the library's path", library.as_os_str())?;
     let mut text = format!(
         "if not string match -q -- '* {lib} *' (string replace -a ':' ' ' -- \" $LD_PRELOAD \"); \
-         set -gx LD_PRELOAD (string trim -- \"{lib} $LD_PRELOAD\"); end\n"
+         set -gx LD_PRELOAD (string trim -- \"{lib} $LD_PRELOAD\"); end\n\
+         if not string match -q -- '*verify_asan_link_order=*' \"$ASAN_OPTIONS\"; \
+         set -gx ASAN_OPTIONS (string trim -c ':' -- \"$ASAN_OPTIONS:{ASAN_SWITCH}\"); end\n"
     );
     for (name, v) in vars {
         text.push_str(&format!("set -gx {name} '{}'\n", plain("fish", name, v)?));
@@ -112,7 +119,10 @@ fn csh(library: &Path, vars: &[(&str, OsString)]) -> Result<String, String> {
     let mut text = format!(
         "if ( ! $?LD_PRELOAD ) setenv LD_PRELOAD ''\n\
          if ( \"$LD_PRELOAD\" == '' ) setenv LD_PRELOAD '{lib}'\n\
-         if ( \" $LD_PRELOAD:gs/:/ / \" !~ *' {lib} '* ) setenv LD_PRELOAD '{lib}'\" $LD_PRELOAD\"\n"
+         if ( \" $LD_PRELOAD:gs/:/ / \" !~ *' {lib} '* ) setenv LD_PRELOAD '{lib}'\" $LD_PRELOAD\"\n\
+         if ( ! $?ASAN_OPTIONS ) setenv ASAN_OPTIONS ''\n\
+         if ( \"$ASAN_OPTIONS\" == '' ) setenv ASAN_OPTIONS '{ASAN_SWITCH}'\n\
+         if ( \"$ASAN_OPTIONS\" !~ *verify_asan_link_order=* ) setenv ASAN_OPTIONS \"${{ASAN_OPTIONS}}:{ASAN_SWITCH}\"\n"
     );
     for (name, v) in vars {
         text.push_str(&format!("setenv {name} '{}'\n", plain("csh", name, v)?));
