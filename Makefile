@@ -24,6 +24,7 @@ include c-harness/compat.mk
 include c-harness/rules.mk
 include c-harness/attempts.mk
 include mk/install.mk
+include mk/deb.mk
 include mk/demo.mk
 include mk/bench.mk
 include mk/compat.mk

@@ -39,6 +39,9 @@ fn main() {
         .arg(src));
     let _ = std::fs::remove_file(&lib);
     run(Command::new("ar").arg("crs").arg(&lib).arg(&obj));
+    // A SONAME, as a shared object in the multiarch directory has (the
+    // Debian package puts it there); preloading does not read it.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libcloexec.so");
     println!("cargo:rustc-link-search=native={}", out.display());
     println!("cargo:rustc-link-lib=static=cloexec_variadic");
 }

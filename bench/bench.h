@@ -42,6 +42,8 @@ enum bench_op {
     OP_HOOK,           /* `count` calls of hook `arg` (enum bench_hook) in a tight loop */
     OP_EXEC_MISSING_ARGV, /* OP_EXEC_MISSING with `arg` arguments of 40 bytes (a compiler's
                              command line): under the library the hook scans them (K5) */
+    OP_SPAWN_PRELOADED, /* OP_SPAWN_TRUE, /bin/true getting LD_PRELOAD=$BENCH_CHILD_PRELOAD: what
+                           loading the library costs the new program, in this worker's /etc */
 };
 
 enum bench_hook {
@@ -74,6 +76,10 @@ enum {
     W_SECCOMP = 1,   /* close_range fails with ENOSYS: the library falls back to /proc */
     W_EMFILE = 2,    /* soft RLIMIT_NOFILE = open fds, so /proc/self/fd cannot be opened */
     W_HIDE_PROC = 4, /* a private mount namespace with a tmpfs over /proc (needs root) */
+    W_ETC_OVERLAY = 8, /* a private mount namespace with an overlay over /etc, and no
+                          /etc/cloexec.conf in it (needs root) */
+    W_CONF = 16,       /* with W_ETC_OVERLAY: an /etc/cloexec.conf as `cloexec system enable` writes it */
+    W_STDERR_NULL = 32, /* stderr to /dev/null (the library's stderr log lines go nowhere) */
 };
 
 /* A worker's first message: 0 and its fd range, or an errno and what failed. */
@@ -129,7 +135,8 @@ extern char **base_env;           /* the environment without LD_PRELOAD and CLOE
 
 void driver_init(void);
 void check_preload(const char *path, const char *what);
-/* base_env, plus LD_PRELOAD=preload and `setting` ("VAR=value") if not NULL. */
+/* base_env, plus LD_PRELOAD=preload and `setting` if not NULL: "VAR=value", or
+ * several such entries separated by newlines. */
 char **env_with(const char *preload, const char *setting);
 void free_env(char **env);
 unsigned long nofile_hard(void);
@@ -200,6 +207,8 @@ void rows_sweep(void);
 void rows_fallbacks(void);
 void rows_hooks(void);
 void rows_argv(void);
+void rows_config(void);
+void rows_log(void);
 void rows_notes(void);
 
 int tool_startup(int nlibs, char **libs);

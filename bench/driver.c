@@ -54,15 +54,21 @@ static size_t base_len(void)
 
 char **env_with(const char *preload, const char *setting)
 {
-    size_t n = base_len();
-    char **env = calloc(n + 3, sizeof *env);
+    size_t n = base_len(), extra = 0;
+    for (const char *p = setting; p && *p; p++)
+        extra += *p == '\n';
+    char **env = calloc(n + extra + 3, sizeof *env);
     if (!env)
         die("out of memory");
     memcpy(env, base_env, n * sizeof *env);
     if (preload && asprintf(&env[n++], "LD_PRELOAD=%s", preload) < 0)
         die("out of memory");
-    if (setting && !(env[n++] = strdup(setting)))
-        die("out of memory");
+    for (const char *p = setting; p && *p;) {
+        size_t len = strcspn(p, "\n");
+        if (!(env[n++] = strndup(p, len)))
+            die("out of memory");
+        p += len + (p[len] == '\n');
+    }
     return env;
 }
 

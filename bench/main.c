@@ -137,11 +137,13 @@ int main(int argc, char **argv)
         die("open_memstream: %s", strerror(errno));
     header();
     rows_startup();
+    rows_config();
     rows_exec();
     rows_sweep();
     rows_argv();
     rows_fallbacks();
     rows_hooks();
+    rows_log();
     phase("done");
     rows_notes();
     fprintf(md, "\ntargets missed: %d; whole run: %.0f s\n", targets_missed, (now_ns() - t_start) / 1e9);

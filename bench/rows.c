@@ -5,10 +5,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- repetition counts ------------------------------------------------------ */
@@ -117,6 +123,131 @@ void rows_startup(void)
     }
     posix_spawn_file_actions_destroy(&inherit);
     close(high);
+}
+
+/* ---- the configuration file ---------------------------------------------------- */
+
+/* What /etc/cloexec.conf costs every process at load: /bin/true started with
+ * the library by two workers, each in its own mount namespace with an overlay
+ * /etc, one with the file (as `cloexec system enable` writes it) and one
+ * without. Needs root; skipped otherwise. */
+void rows_config(void)
+{
+    char setting[4200];
+    snprintf(setting, sizeof setting, "BENCH_CHILD_PRELOAD=%s", lib_path);
+    struct wspec ws[] = {
+        {0, W_ETC_OVERLAY, NULL, setting},
+        {0, W_ETC_OVERLAY | W_CONF, NULL, setting},
+    };
+    struct arm arms[2] = {
+        {.worker = 0, .op = OP_SPAWN_PRELOADED, .n = 1},
+        {.worker = 1, .op = OP_SPAWN_PRELOADED, .n = 1},
+    };
+    static const char what[] =
+        "spawn `/bin/true` with libcloexec; A: `/etc/cloexec.conf` present (5 lines, as `cloexec system "
+        "enable` writes them), B: absent (one failed `openat`); both in an overlay `/etc`";
+    phase("configuration file: %u spawns of /bin/true × 2 variants", count.start);
+    char why[128];
+    if (run_arms(ws, 2, arms, 2, count.start, count.gens, why, sizeof why) != 0) {
+        skipped_row("configuration file", what, why);
+        return;
+    }
+    row("configuration file", what, &arms[1].s, &arms[0].s, 1, 0,
+        "A − B: `openat`, `fstat` (the trust check), one `read`, `close`, and parsing");
+    samples_free(&arms[0].s);
+    samples_free(&arms[1].s);
+}
+
+/* ---- log targets ------------------------------------------------------------------- */
+
+/* A process that receives and drops every datagram sent to `a` and `b`, as
+ * a syslog daemon or journald would; it dies with the driver. */
+static pid_t start_drain(int a, int b)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid > 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct pollfd fds[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+    static char buf[65536];
+    for (;;) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            _exit(1);
+        for (int i = 0; i < 2; i++)
+            if (fds[i].revents & POLLIN)
+                (void)recv(fds[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+    }
+}
+
+static int bound_socket(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        die("bind %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* The cost of one log line per target: `execve` of a missing path from a
+ * worker holding 3 leaked fds logs one `debug` line (it will fail, and what
+ * its sweep marked is listed). B logs at `info`, which runs the same exec
+ * path without writing that line, so A − B is formatting the line (a
+ * `readlink` per fd) and delivering it. */
+void rows_log(void)
+{
+    enum { NFDS = 3 };
+    char dir[] = "/tmp/cloexec-bench-log-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp: %s", strerror(errno));
+    char file[64], syslog_sock[64], journal_sock[64];
+    snprintf(file, sizeof file, "%s/lines.log", dir);
+    snprintf(syslog_sock, sizeof syslog_sock, "%s/syslog.sock", dir);
+    snprintf(journal_sock, sizeof journal_sock, "%s/journal.sock", dir);
+    int syslog_fd = bound_socket(syslog_sock), journal_fd = bound_socket(journal_sock);
+    pid_t drain = start_drain(syslog_fd, journal_fd);
+
+    enum { NONE, STDERR, FILE_, SYSLOG, JOURNAL, NV };
+    char settings[NV][160];
+    snprintf(settings[NONE], sizeof settings[NONE], "CLOEXEC_LOG=info");
+    snprintf(settings[STDERR], sizeof settings[STDERR], "CLOEXEC_LOG=debug\nCLOEXEC_LOG_TO=stderr");
+    snprintf(settings[FILE_], sizeof settings[FILE_], "CLOEXEC_LOG=debug\nCLOEXEC_LOG_TO=file:%s", file);
+    snprintf(settings[SYSLOG], sizeof settings[SYSLOG], "CLOEXEC_LOG=debug\nCLOEXEC_LOG_TO=syslog:%s",
+             syslog_sock);
+    snprintf(settings[JOURNAL], sizeof settings[JOURNAL], "CLOEXEC_LOG=debug\nCLOEXEC_LOG_TO=journal:%s",
+             journal_sock);
+    struct wspec ws[NV];
+    struct arm arms[NV];
+    for (int v = 0; v < NV; v++) {
+        ws[v] = (struct wspec){NFDS, W_STDERR_NULL, lib_path, settings[v]};
+        arms[v] = (struct arm){.worker = v, .op = OP_EXEC_MISSING, .n = FAST_BATCH};
+    }
+    unsigned n = round_up(scaled(10000, 200), FAST_BATCH);
+    phase("log targets: %u execve of a missing path × %d targets", n, NV);
+    char why[128];
+    if (run_arms(ws, NV, arms, NV, n / FAST_BATCH, count.gens / 2, why, sizeof why) != 0)
+        die("log workers: %s", why);
+    static const char *what[NV] = {
+        [STDERR] = "one `debug` line per `execve` (3 fds listed), to stderr (here `/dev/null`); A: that, B: "
+                   "`CLOEXEC_LOG=info` (no line)",
+        [FILE_] = "the same line to `file:PATH` (opened, appended, closed per line)",
+        [SYSLOG] = "the same line to `syslog:SOCKET` (a socket, one datagram, closed per line; a reader drains it)",
+        [JOURNAL] = "the same line to `journal:SOCKET` (native protocol with its fields; a reader drains it)",
+    };
+    for (int v = STDERR; v < NV; v++)
+        row("log line", what[v], &arms[v].s, &arms[NONE].s, 1, 0, "A − B is one line, formatted and delivered");
+    for (int v = 0; v < NV; v++)
+        samples_free(&arms[v].s);
+    kill(drain, SIGKILL);
+    waitpid(drain, NULL, 0);
+    close(syslog_fd);
+    close(journal_fd);
+    unlink(file);
+    unlink(syslog_sock);
+    unlink(journal_sock);
+    rmdir(dir);
 }
 
 /* ---- exec sweep and seed comparator ------------------------------------------ */

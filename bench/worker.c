@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 static struct {
     int lo_fd, hi_fd;  /* the leaked fds, inclusive */
     char **child_env;  /* environ without LD_PRELOAD and CLOEXEC_* */
+    char **preloaded_env; /* child_env plus LD_PRELOAD=$BENCH_CHILD_PRELOAD */
     int hook_fd, hook_fd2, hook_pipe[2];
     uint64_t *buf;
     size_t buf_len;
@@ -69,6 +71,63 @@ static void hide_proc(void)
         setup_failed(errno, "mount tmpfs on /proc");
     if (access("/proc/self/fd", F_OK) == 0)
         setup_failed(EEXIST, "/proc/self/fd still visible");
+}
+
+/* A private mount namespace whose /etc is an overlay (its upper layer on a
+ * tmpfs that only this namespace sees), with /etc/cloexec.conf as the row
+ * wants it: the same file system for both arms of the configuration rows. */
+static void private_etc(int with_conf)
+{
+    if (unshare(CLONE_NEWNS) != 0)
+        setup_failed(errno, "unshare(CLONE_NEWNS)");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        setup_failed(errno, "mount --make-rprivate /");
+    char layers[] = "/tmp/cloexec-bench-etc-XXXXXX";
+    if (!mkdtemp(layers))
+        setup_failed(errno, "mkdtemp");
+    if (mount("none", layers, "tmpfs", 0, NULL) != 0)
+        setup_failed(errno, "mount tmpfs");
+    char upper[64], work[64], opts[256];
+    snprintf(upper, sizeof upper, "%s/upper", layers);
+    snprintf(work, sizeof work, "%s/work", layers);
+    snprintf(opts, sizeof opts, "lowerdir=/etc,upperdir=%s,workdir=%s", upper, work);
+    if (mkdir(upper, 0755) != 0 || mkdir(work, 0755) != 0)
+        setup_failed(errno, "mkdir upper, work");
+    if (mount("overlay", "/etc", "overlay", 0, opts) != 0)
+        setup_failed(errno, "mount overlay on /etc");
+    /* The overlay keeps the tmpfs alive: its mount point can go. */
+    if (umount2(layers, MNT_DETACH) != 0 || rmdir(layers) != 0)
+        setup_failed(errno, "detach the layers' tmpfs");
+    if (unlink("/etc/cloexec.conf") != 0 && errno != ENOENT)
+        setup_failed(errno, "unlink /etc/cloexec.conf");
+    if (!with_conf)
+        return;
+    static const char conf[] =
+        "# libcloexec's settings for every process (cloexec.conf(5)); written by\n"
+        "# 'cloexec system enable'. A CLOEXEC_* variable overrides its line, except\n"
+        "# in setuid programs, where only this file counts.\n"
+        "CLOEXEC_MODE=sweep\n"
+        "CLOEXEC_LOG_TO=stderr\n";
+    int fd = open("/etc/cloexec.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        setup_failed(errno, "create /etc/cloexec.conf");
+    write_full(fd, conf, sizeof conf - 1);
+    close(fd);
+}
+
+/* The configuration rows' child environment: /bin/true loads the library. */
+static void make_preloaded_env(void)
+{
+    const char *lib = getenv("BENCH_CHILD_PRELOAD");
+    if (!lib)
+        return;
+    size_t n = 0;
+    while (w.child_env[n])
+        n++;
+    w.preloaded_env = calloc(n + 2, sizeof *w.preloaded_env);
+    if (!w.preloaded_env || asprintf(&w.preloaded_env[n], "LD_PRELOAD=%s", lib) < 0)
+        setup_failed(ENOMEM, "calloc");
+    memcpy(w.preloaded_env, w.child_env, n * sizeof *w.child_env);
 }
 
 static void open_leaks(int nfds)
@@ -135,11 +194,13 @@ static void seed_loop(void)
     }
 }
 
-enum child_work { CHILD_NOTHING, CHILD_SEED, CHILD_CLOSE_RANGE };
+enum child_work { CHILD_NOTHING, CHILD_SEED, CHILD_CLOSE_RANGE, CHILD_PRELOADED };
 
 static uint64_t spawn_true(enum child_work work)
 {
     static char *const argv[] = {"true", NULL};
+    if (work == CHILD_PRELOADED && !w.preloaded_env)
+        die("OP_SPAWN_PRELOADED without BENCH_CHILD_PRELOAD");
     uint64_t t0 = now_ns();
     pid_t pid = fork();
     if (pid == 0) {
@@ -147,7 +208,7 @@ static uint64_t spawn_true(enum child_work work)
             seed_loop();
         else if (work == CHILD_CLOSE_RANGE && raw_close_range_cloexec(3, ~0U) != 0)
             _exit(126);
-        execve("/bin/true", argv, w.child_env);
+        execve("/bin/true", argv, work == CHILD_PRELOADED ? w.preloaded_env : w.child_env);
         _exit(127);
     }
     if (pid < 0)
@@ -306,6 +367,14 @@ int worker_main(int nfds, int flags)
     raise_nofile();
     if (flags & W_HIDE_PROC)
         hide_proc();
+    if (flags & W_ETC_OVERLAY)
+        private_etc(flags & W_CONF);
+    if (flags & W_STDERR_NULL) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 2) != 2)
+            setup_failed(errno, "stderr to /dev/null");
+        close(null);
+    }
     open_leaks(nfds);
     if (flags & W_EMFILE)
         fill_fd_table();
@@ -314,6 +383,7 @@ int worker_main(int nfds, int flags)
     w.child_env = env_without_ours();
     if (!w.child_env)
         setup_failed(ENOMEM, "calloc");
+    make_preloaded_env();
 
     struct bench_ready ready = {.err = 0, .lo_fd = w.lo_fd, .hi_fd = w.hi_fd};
     write_full(1, &ready, sizeof ready);
@@ -349,6 +419,9 @@ int worker_main(int nfds, int flags)
                 break;
             case OP_EXEC_MISSING_ARGV:
                 out[i] = exec_missing_argv(req.arg);
+                break;
+            case OP_SPAWN_PRELOADED:
+                out[i] = spawn_true(CHILD_PRELOADED);
                 break;
             default:
                 die("unknown op %d", req.op);

@@ -129,11 +129,14 @@ void plan_prepare(struct plan *plan, enum entry e, const char *program, char **a
     *slash = '\0';
     plan->name = slash + 1;
     plan->relname = slash + 1;
+    /* A service may start with no PATH at all: then the default search. */
     const char *old_path = getenv("PATH");
-    char *path = malloc(strlen(dir) + (old_path ? strlen(old_path) : 0) + 3);
+    if (!old_path)
+        old_path = "/usr/bin:/bin";
+    char *path = malloc(strlen(dir) + strlen(old_path) + 3);
     if (!path)
         fail(EX_SETUP, "out of memory");
-    sprintf(path, "%s:%s", *dir ? dir : "/", old_path ? old_path : "/usr/bin:/bin");
+    sprintf(path, "%s:%s", *dir ? dir : "/", old_path);
     if (setenv("PATH", path, 1) != 0)
         fail(EX_SETUP, "setenv PATH: %s", strerror(errno));
 

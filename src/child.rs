@@ -25,7 +25,7 @@ use core::ffi::c_int;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::numbers::MAX_FD;
-use crate::sys::{self, FileId, FileInfo};
+use crate::sys::{self, FileId, OpenFile};
 
 /// Non-zero while the hooks must report creations and closes: bit 0 in a
 /// fork child. The naked trampolines of `open` and `openat` test this byte.
@@ -78,7 +78,7 @@ pub fn closing(fd: c_int) {
     if !in_fork_child() || CURATED.load(Ordering::Relaxed) {
         return;
     }
-    let Ok(info) = sys::fstat_info(fd) else {
+    let Ok(info) = sys::fstat_open_file(fd) else {
         return;
     };
     if info.is_pipe() {
@@ -126,7 +126,7 @@ pub fn closed_pipe_ends() -> bool {
 /// K12: whether the pipe end `info`, open with `flags` (`F_GETFL`), is the
 /// other end of one the child closed: same pipe, other direction. When the
 /// table overflowed, every pipe end counts (capacities fail open).
-pub fn is_own_channel(info: &FileInfo, flags: c_int) -> bool {
+pub fn is_own_channel(info: &OpenFile, flags: c_int) -> bool {
     info.is_pipe()
         && (CLOSED.full.load(Ordering::Relaxed) || CLOSED.other_end(info.id, access(flags)))
 }
@@ -279,8 +279,8 @@ impl Closed {
 mod tests {
     use super::*;
 
-    fn pipe_info(ino: u64) -> FileInfo {
-        FileInfo {
+    fn pipe_info(ino: u64) -> OpenFile {
+        OpenFile {
             id: FileId { dev: 9, ino },
             kind: libc::S_IFIFO,
         }
@@ -319,7 +319,7 @@ mod tests {
             !is_own_channel(&pipe_info(2), libc::O_WRONLY),
             "another pipe"
         );
-        let file = FileInfo {
+        let file = OpenFile {
             id: FileId { dev: 9, ino: 1 },
             kind: libc::S_IFREG,
         };

@@ -9,6 +9,7 @@ use core::ffi::{CStr, c_int};
 use core::fmt::{self, Write};
 
 use crate::attempts::{self, Exec};
+use crate::event::{Fds, Launched, Sweep, Target};
 use crate::ffi::{self, CStrArray, CStrPtr};
 use crate::keepset::KeepSet;
 use crate::logger::{Bytes, LineBuf};
@@ -220,7 +221,7 @@ fn for_each_kept(
 fn each_own_channel(found: &mut dyn FnMut(c_int)) {
     let _ = sweep::for_each_open_fd(|fd| {
         if fd > 2
-            && let Ok(info) = sys::fstat_info(fd)
+            && let Ok(info) = sys::fstat_open_file(fd)
             && info.is_pipe()
             && let Ok(flags) = sys::fcntl_getfl(fd)
             && child::is_own_channel(&info, flags)
@@ -269,6 +270,15 @@ impl FdList {
 
     fn listed(&self) -> &[c_int] {
         self.fds.get(..self.count.min(LISTED_FDS)).unwrap_or(&[])
+    }
+
+    /// For the log: the listed fds, and how many more there are.
+    fn described(&self) -> Fds<'_> {
+        let listed = self.listed();
+        Fds {
+            listed,
+            unlisted: self.count - listed.len(),
+        }
     }
 }
 
@@ -364,6 +374,23 @@ fn program(launch: &Launch) -> Program<'_> {
 
 struct Program<'a>(&'a Launch);
 
+/// A launch for the log: `CALL PROGRAM (by CALLER)`.
+fn launched<'a>(launch: &Launch, program: &'a Program<'a>) -> Launched<'a> {
+    Launched {
+        call: launch.call.name(),
+        program,
+        caller: caller(),
+    }
+}
+
+/// The calling program, whose fds leaked: the basename it goes by (the
+/// first of [`Global::own_program`]), or `?`.
+fn caller() -> &'static [u8] {
+    state::get()
+        .and_then(|g| g.own_program.iter().next())
+        .unwrap_or(b"?")
+}
+
 impl fmt::Display for Program<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.0.program.bytes(), self.0.program_fd) {
@@ -377,20 +404,20 @@ impl fmt::Display for Program<'_> {
 #[cold]
 #[inline(never)]
 fn log_passthrough(launch: &Launch) {
+    let program = program(launch);
     log::debug!(
-        "{} {}: pass-through program, nothing swept",
-        launch.call.name(),
-        program(launch)
+        "{}: pass-through program, nothing swept",
+        launched(launch, &program)
     );
 }
 
 #[cold]
 #[inline(never)]
 fn log_overflow(launch: &Launch) {
+    let program = program(launch);
     log::debug!(
-        "{} {}: more than {} kept ranges; the nearest were joined, and the fds between them kept",
-        launch.call.name(),
-        program(launch),
+        "{}: more than {} kept ranges; the nearest were joined, and the fds between them kept",
+        launched(launch, &program),
         crate::keepset::KEEP_CAPACITY
     );
 }
@@ -426,18 +453,13 @@ fn sweep_and_report(
         Some(marks) => sweep::sweep_noting(keep, marks),
         None => sweep::sweep(keep),
     });
-    let verb = if method.is_some() {
-        "swept"
-    } else {
-        "would sweep"
-    };
     if targets.count > 0 {
-        log::info!(
-            "{} {}: {verb} {}",
-            launch.call.name(),
-            program(launch),
-            Described(&targets)
-        );
+        let program = program(launch);
+        crate::logger::sweep(&Sweep {
+            launched: launched(launch, &program),
+            audit: method.is_none(),
+            fds: targets.described(),
+        });
     }
     if log::log_enabled!(log::Level::Debug) {
         log_kept(launch, target, global, keep, method);
@@ -452,18 +474,15 @@ fn sweep_and_report(
 #[inline(never)]
 fn log_failed_attempt(launch: &Launch, errno: sys::Errno, keep: &KeepSet) {
     let targets = targets(keep);
-    let (call, program, errno) = (
-        launch.call.name(),
-        program(launch),
-        attempts::errno_name(errno),
-    );
+    let program = program(launch);
+    let (launched, errno) = (launched(launch, &program), attempts::errno_name(errno));
     if targets.count > 0 {
         log::debug!(
-            "{call} {program}: will fail ({errno}), not swept {}",
-            Described(&targets)
+            "{launched}: will fail ({errno}), not swept {}",
+            targets.described()
         );
     } else {
-        log::debug!("{call} {program}: will fail ({errno}), nothing to sweep");
+        log::debug!("{launched}: will fail ({errno}), nothing to sweep");
     }
 }
 
@@ -497,49 +516,13 @@ fn log_kept(
     });
     let how = method.map_or("audit", sweep::Method::label);
     let program = program(launch);
+    let launched = launched(launch, &program);
     if any {
         log::debug!(
-            "{} {program}: kept {} (sweep by {how})",
-            launch.call.name(),
+            "{launched}: kept {} (sweep by {how})",
             Bytes(line.finish_no_newline())
         );
     } else {
-        log::debug!(
-            "{} {program}: kept nothing beyond stdio (sweep by {how})",
-            launch.call.name()
-        );
-    }
-}
-
-/// Displays one fd with what it is: `5 (/var/log/app.log)`, `6 (socket:[123])`.
-struct Target(c_int);
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut path = LineBuf::<32>::new();
-        let _ = write!(path, "/proc/self/fd/{}\0", self.0);
-        let path = CStr::from_bytes_until_nul(path.finish()).unwrap_or(c"");
-        let mut buf = [0u8; 256];
-        match sys::readlink(path, &mut buf) {
-            Ok(n) => write!(f, "{} ({})", self.0, Bytes(buf.get(..n).unwrap_or(&[]))),
-            Err(_) => write!(f, "{} (?)", self.0),
-        }
-    }
-}
-
-/// Displays a list of fds with their targets, and how many were not listed.
-struct Described<'a>(&'a FdList);
-
-impl fmt::Display for Described<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, &fd) in self.0.listed().iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{}", Target(fd))?;
-        }
-        let more = self.0.count - self.0.listed().len();
-        if more > 0 {
-            write!(f, " and {more} more")?;
-        }
-        Ok(())
+        log::debug!("{launched}: kept nothing beyond stdio (sweep by {how})");
     }
 }

@@ -19,12 +19,15 @@
 //! | [`sweep`] | the `close_range` → `/proc/self/fd` → probing ladder |
 //! | [`child`] | what a fork child did between its fork and its exec (K11–K13) |
 //! | [`registry`] | inherited snapshot (K3: taken at load), intent records (K4), lock records (K9) |
-//! | [`settings`] | pure parsing of `CLOEXEC_*` |
+//! | [`settings`] | pure parsing of `CLOEXEC_*`, from the environment and the configuration file |
+//! | [`config`] | `/etc/cloexec.conf`: read once at load, trusted only when root's |
 //! | [`state`] | the load-time work, and the [`state::Global`] it publishes |
 //! | [`once`] | the write-once cell that publishes it |
 //! | [`real`] | the real libc symbols, resolved at load |
 //! | [`nextsym`] | `dlsym(RTLD_NEXT)` for many names in one walk of the loaded objects |
-//! | [`logger`] | the no-alloc, one-`write` logger |
+//! | [`logger`] | the no-alloc logger: formats a line, hands it to its sink |
+//! | [`event`] | what a sweep line says, as a structure: the text line and the journal's fields come from it |
+//! | [`sink`] | where a line goes: stderr, a file, syslog, the journal; one module each |
 //! | [`ffi`] | C's data: C strings and string arrays, `environ`, `errno` |
 //! | [`sys`] | raw system calls: the only place that talks to the kernel |
 //!
@@ -75,7 +78,9 @@
 
 pub mod attempts;
 pub mod child;
+pub mod config;
 pub mod conventions;
+pub mod event;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod guard;
@@ -94,6 +99,7 @@ pub mod policy;
 pub mod real;
 pub mod registry;
 pub mod settings;
+pub mod sink;
 pub mod state;
 pub mod sweep;
 #[allow(unsafe_code)]

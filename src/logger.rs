@@ -1,16 +1,23 @@
-//! Our `log` logger: formats each line into a fixed stack buffer and writes
-//! it with one `write(2)`, so lines from concurrent processes stay whole.
+//! Our `log` logger: formats each line into a fixed stack buffer and hands
+//! it to the sink of the log target (`CLOEXEC_LOG_TO`, see [`crate::sink`]),
+//! which delivers it with one `write(2)` or one datagram, so lines from
+//! concurrent processes stay whole.
+//!
+//! Most lines come through the `log` facade as text. A sweep line comes as
+//! an [`event::Sweep`](crate::event::Sweep) ([`sweep`]): the text line is
+//! formatted from it, and the journal takes its fields from the same value.
 //!
 //! Async-signal-safe: no allocation, no locks, no stdio; raw system calls
-//! only. The log file (if any) is opened for each line and closed again,
-//! so no descriptor of ours ever sits in the host's fd table. If it cannot
-//! be opened or written, the line is dropped silently.
+//! only. A log file or socket is opened for each line and closed again,
+//! so no descriptor of ours ever sits in the host's fd table. If a line
+//! cannot be delivered, it is dropped silently.
 
 use core::fmt::{self, Write};
 
+use crate::event;
 use crate::once::InitCell;
-use crate::settings::{BadParts, Level, Settings};
-use crate::sys;
+use crate::settings::{BadParts, Level, LogTarget, Settings};
+use crate::{sink, sys};
 
 /// The longest line written; a longer one is cut and ends with [`CUT_MARK`].
 pub const LINE_CAPACITY: usize = 1024;
@@ -50,6 +57,15 @@ impl<const N: usize> LineBuf<N> {
 
     pub fn is_cut(&self) -> bool {
         self.cut
+    }
+
+    /// The bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The finished line, newline-terminated; a cut line ends with [`CUT_MARK`].
@@ -172,31 +188,58 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let mut line = LineBuf::<LINE_CAPACITY>::new();
-        let _ = write!(line, "libcloexec[{}]: ", sys::getpid());
+        let mut line = Line::begin();
         match record.level() {
-            log::Level::Error => line.push(b"error: "),
-            log::Level::Warn => line.push(b"warning: "),
+            log::Level::Error => line.text.push(b"error: "),
+            log::Level::Warn => line.text.push(b"warning: "),
             _ => {}
         }
-        let _ = line.write_fmt(*record.args());
-        emit(line.finish());
+        let _ = line.text.write_fmt(*record.args());
+        line.send(record.level(), None);
     }
 
     fn flush(&self) {}
 }
 
-/// Writes one finished line to the log file, or to stderr.
-fn emit(line: &[u8]) {
-    let log_file = SETTINGS.get().and_then(|s| s.log_file.as_ref());
-    match log_file {
-        None => {
-            let _ = sys::write(2, line);
-        }
-        Some(path) => {
-            if let Ok(fd) = sys::open_append(path.as_cstr()) {
-                let _ = sys::write(fd, line);
-                let _ = sys::close(fd);
+/// Logs one sweep line at `info`, from its event.
+pub fn sweep(event: &event::Sweep<'_>) {
+    if log::max_level() < log::LevelFilter::Info {
+        return;
+    }
+    let mut line = Line::begin();
+    let _ = write!(line.text, "{event}");
+    line.send(log::Level::Info, Some(event));
+}
+
+/// A line being built: `libcloexec[PID]: ` and then its body.
+struct Line {
+    text: LineBuf<LINE_CAPACITY>,
+    /// Where the body starts, after the prefix.
+    body_at: usize,
+}
+
+impl Line {
+    fn begin() -> Line {
+        let mut text = LineBuf::new();
+        let _ = write!(text, "libcloexec[{}]: ", sys::getpid());
+        let body_at = text.len();
+        Line { text, body_at }
+    }
+
+    /// Finishes the line and hands it to the sink of the log target.
+    fn send(mut self, level: log::Level, event: Option<&event::Sweep<'_>>) {
+        let target = SETTINGS.get().map(|s| &s.log_to);
+        match target {
+            None | Some(LogTarget::Stderr) => sink::stderr::send(self.text.finish()),
+            Some(LogTarget::File(path)) => sink::file::send(path, self.text.finish()),
+            Some(LogTarget::Syslog(socket)) => {
+                sink::syslog::send(socket, sink::severity(level), self.text.finish_no_newline())
+            }
+            Some(LogTarget::Journal(socket)) => {
+                let body_at = self.body_at;
+                let text = self.text.finish_no_newline();
+                let message = text.get(body_at..).unwrap_or(text);
+                sink::journal::send(socket, sink::severity(level), message, event);
             }
         }
     }

@@ -1,9 +1,13 @@
-//! Parsing of the `CLOEXEC_*` variables: pure functions over byte slices.
+//! Parsing of the `CLOEXEC_*` settings: pure functions over byte slices.
 //!
-//! Read once at load. A bad part of a value is reported (the caller turns
-//! each report into one warning line naming the variable and the bad part)
-//! and ignored; the rest of the value is used. A bad setting never stops the
-//! host program.
+//! Read once at load, from two sources with one grammar: the environment's
+//! `NAME=VALUE` entries and the `KEY=VALUE` lines of the system
+//! configuration file (`#` comments, blank lines). A variable overrides the
+//! file's line of the same name, except in a secure-execution process,
+//! where only the file counts. A bad part of a value is reported (the
+//! caller turns each report into one warning line naming the variable and
+//! the bad part) and ignored; the rest of the value is used. A bad setting
+//! never stops the host program.
 
 use crate::keepset::KeepSet;
 use crate::numbers::parse_fd;
@@ -64,6 +68,34 @@ pub const NAMES_BYTES: usize = 512;
 
 /// The longest `CLOEXEC_LOG_FILE` path accepted.
 pub const PATH_CAPACITY: usize = 512;
+
+/// The largest configuration file read, in bytes: the stack buffer it is
+/// read into at load. A larger file is ignored whole.
+pub const FILE_CAPACITY: usize = 4096;
+
+/// The longest socket path accepted: what `sockaddr_un.sun_path` holds,
+/// less its NUL.
+pub const SOCKET_PATH_CAPACITY: usize = 107;
+
+/// Where `syslog` sends without a socket named: the socket glibc's
+/// `syslog()` writes to.
+pub const SYSLOG_SOCKET: &[u8] = b"/dev/log";
+
+/// Where `journal` sends without a socket named: journald's native socket.
+pub const JOURNAL_SOCKET: &[u8] = b"/run/systemd/journal/socket";
+
+/// Where log lines go (`CLOEXEC_LOG_TO`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    /// Appended to this file (`file:PATH`, or `CLOEXEC_LOG_FILE=PATH`).
+    File(PathBuf),
+    /// One datagram per line to this syslog socket, as glibc's `syslog()`
+    /// writes them.
+    Syslog(PathBuf),
+    /// One datagram per line to this journald socket, in its native protocol.
+    Journal(PathBuf),
+}
 
 /// A fixed-capacity list of short names (program basenames).
 #[derive(Clone, Debug)]
@@ -126,7 +158,7 @@ impl Default for NameList {
 }
 
 /// A fixed-capacity path, NUL-terminated for the kernel.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathBuf {
     bytes: [u8; PATH_CAPACITY + 1],
     len: usize,
@@ -134,7 +166,7 @@ pub struct PathBuf {
 
 impl PathBuf {
     pub fn new(path: &[u8]) -> Option<Self> {
-        if path.is_empty() || path.contains(&0) {
+        if path.is_empty() || path.len() > PATH_CAPACITY || path.contains(&0) {
             return None;
         }
         let mut buf = PathBuf {
@@ -165,7 +197,7 @@ pub struct Settings {
     /// K8: targets for which nothing is swept.
     pub helpers: NameList,
     pub log_level: Level,
-    pub log_file: Option<PathBuf>,
+    pub log_to: LogTarget,
 }
 
 impl Default for Settings {
@@ -181,7 +213,7 @@ impl Default for Settings {
             passthrough,
             helpers,
             log_level: Level::Warn,
-            log_file: None,
+            log_to: LogTarget::Stderr,
         }
     }
 }
@@ -271,8 +303,10 @@ setting_table! {
     Helpers = "CLOEXEC_HELPERS",
     /// The log level.
     Log = "CLOEXEC_LOG",
-    /// A file to append log lines to.
+    /// A file to append log lines to: `CLOEXEC_LOG_TO=file:PATH`.
     LogFile = "CLOEXEC_LOG_FILE",
+    /// Where log lines go: `stderr`, `file:PATH`, `syslog[:SOCKET]`, `journal[:SOCKET]`.
+    LogTo = "CLOEXEC_LOG_TO",
 }
 
 /// How many settings there are.
@@ -286,43 +320,87 @@ impl Setting {
     }
 }
 
+/// Where a setting was read, for its warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Environment,
+    /// The system configuration file.
+    File,
+}
+
+/// What one `NAME=VALUE` entry is.
+enum Entry<'a> {
+    Setting(Setting, &'a [u8]),
+    /// Not a `CLOEXEC_*` setting we know (in the environment: someone
+    /// else's variable; in the file: a bad line).
+    Unknown,
+}
+
+fn entry(text: &[u8]) -> Entry<'_> {
+    let Some(eq) = text.iter().position(|&b| b == b'=') else {
+        return Entry::Unknown;
+    };
+    let (Some(name), Some(value)) = (text.get(..eq), text.get(eq + 1..)) else {
+        return Entry::Unknown;
+    };
+    match Setting::from_name(name.trim_ascii_end()) {
+        Some(setting) => Entry::Setting(setting, value),
+        None => Entry::Unknown,
+    }
+}
+
+/// The entries of a configuration file's text: each line, trimmed, that is
+/// neither blank nor a `#` comment.
+pub fn file_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty() && !line.starts_with(b"#"))
+}
+
 impl Settings {
-    /// Builds settings from `NAME=VALUE` environment entries. The first
-    /// entry of a name wins, as with `getenv`. In a secure-execution process
-    /// every `CLOEXEC_*` variable is ignored and the defaults are returned.
-    /// `report` is called once per variable that has bad parts.
+    /// Builds settings from `NAME=VALUE` environment entries alone (see
+    /// [`Settings::from_sources`]). `report` is called once per variable
+    /// that has bad parts.
     pub fn from_env<'a>(
         env: impl Iterator<Item = &'a [u8]>,
         secure: bool,
         report: &mut dyn FnMut(Setting, &BadParts<'a>),
     ) -> Settings {
+        Settings::from_sources(None, env, secure, &mut |_, setting, bad| {
+            if let Some(setting) = setting {
+                report(setting, bad);
+            }
+        })
+    }
+
+    /// Builds settings from the configuration file's text (if any) and the
+    /// environment's `NAME=VALUE` entries, with one grammar. Within a
+    /// source the first entry of a name wins, as with `getenv`; a variable
+    /// overrides the file's line. In a secure-execution process every
+    /// `CLOEXEC_*` variable is ignored and only the file counts: it is
+    /// root's. `report` is called once per setting that has bad parts (with
+    /// its source), and once with no setting for the file's lines that are
+    /// not settings.
+    pub fn from_sources<'a, 'e: 'a>(
+        file: Option<&'a [u8]>,
+        env: impl Iterator<Item = &'e [u8]>,
+        secure: bool,
+        report: &mut dyn FnMut(Origin, Option<Setting>, &BadParts<'a>),
+    ) -> Settings {
         let mut settings = Settings::default();
-        if secure {
-            return settings;
-        }
         let mut seen = 0u32;
-        for entry in env {
-            if !entry.starts_with(b"CLOEXEC_") {
-                continue;
+        if let Some(text) = file {
+            let mut bad_lines = BadParts::new();
+            seen |= settings.apply_source(file_lines(text), Origin::File, &mut bad_lines, report);
+            if !bad_lines.is_empty() {
+                report(Origin::File, None, &bad_lines);
             }
-            let Some(eq) = entry.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            let (Some(name), Some(value)) = (entry.get(..eq), entry.get(eq + 1..)) else {
-                continue;
-            };
-            let Some(setting) = Setting::from_name(name) else {
-                continue;
-            };
-            if seen & setting.bit() != 0 {
-                continue;
-            }
-            seen |= setting.bit();
-            let mut bad = BadParts::new();
-            settings.apply(setting, value, &mut bad);
-            if !bad.is_empty() {
-                report(setting, &bad);
-            }
+        }
+        if !secure {
+            let ours = env
+                .map(|entry| -> &'a [u8] { entry })
+                .filter(|entry| entry.starts_with(b"CLOEXEC_"));
+            seen |= settings.apply_source(ours, Origin::Environment, &mut BadParts::new(), report);
         }
         // Audit mode exists to show what would be swept: unless the user
         // chose a level, show it.
@@ -332,9 +410,61 @@ impl Settings {
         settings
     }
 
+    /// Applies one source's entries over what earlier sources set, and
+    /// returns the bit set of the settings it named. Within the source,
+    /// `CLOEXEC_LOG_TO` wins over `CLOEXEC_LOG_FILE`, whatever their order.
+    /// Entries that are not settings go to `unknown`.
+    fn apply_source<'a>(
+        &mut self,
+        entries: impl Iterator<Item = &'a [u8]>,
+        origin: Origin,
+        unknown: &mut BadParts<'a>,
+        report: &mut dyn FnMut(Origin, Option<Setting>, &BadParts<'a>),
+    ) -> u32 {
+        let mut seen = 0u32;
+        let mut log_file = None;
+        for text in entries {
+            let Entry::Setting(setting, value) = entry(text) else {
+                unknown.push(text);
+                continue;
+            };
+            if seen & setting.bit() != 0 {
+                continue;
+            }
+            seen |= setting.bit();
+            if setting == Setting::LogFile {
+                log_file = Some(value);
+                continue;
+            }
+            self.apply_reporting(setting, value, origin, report);
+        }
+        if let Some(value) = log_file.filter(|_| seen & Setting::LogTo.bit() == 0) {
+            self.apply_reporting(Setting::LogFile, value, origin, report);
+        }
+        seen
+    }
+
+    fn apply_reporting<'a>(
+        &mut self,
+        setting: Setting,
+        value: &'a [u8],
+        origin: Origin,
+        report: &mut dyn FnMut(Origin, Option<Setting>, &BadParts<'a>),
+    ) {
+        let mut bad = BadParts::new();
+        self.apply(setting, value, &mut bad);
+        if !bad.is_empty() {
+            report(origin, Some(setting), &bad);
+        }
+    }
+
     fn apply<'a>(&mut self, setting: Setting, value: &'a [u8], bad: &mut BadParts<'a>) {
         match setting {
-            Setting::Keep => parse_fd_list(value, &mut self.keep, bad),
+            Setting::Keep => {
+                // A variable replaces the file's list, it does not add to it.
+                self.keep = KeepSet::new();
+                parse_fd_list(value, &mut self.keep, bad);
+            }
             Setting::Policy => {
                 let words = [("smart", Policy::Smart), ("strict", Policy::Strict)];
                 if let Some(p) = parse_word(value, &words, bad) {
@@ -374,15 +504,50 @@ impl Settings {
             Setting::LogFile => {
                 let path = value.trim_ascii();
                 if path.is_empty() {
-                    self.log_file = None;
-                } else if path.len() > PATH_CAPACITY {
-                    bad.push(path);
+                    self.log_to = LogTarget::Stderr;
+                } else if let Some(path) = PathBuf::new(path) {
+                    self.log_to = LogTarget::File(path);
                 } else {
-                    self.log_file = PathBuf::new(path);
+                    bad.push(path);
+                }
+            }
+            Setting::LogTo => {
+                if let Some(target) = parse_log_target(value, bad) {
+                    self.log_to = target;
                 }
             }
         }
     }
+}
+
+/// `stderr`, `file:PATH`, `syslog`, `syslog:SOCKET`, `journal`,
+/// `journal:SOCKET`; the word in any case.
+fn parse_log_target<'a>(value: &'a [u8], bad: &mut BadParts<'a>) -> Option<LogTarget> {
+    let value = value.trim_ascii();
+    let (word, path) = match value.iter().position(|&b| b == b':') {
+        Some(colon) => (value.get(..colon)?, value.get(colon + 1..)),
+        None => (value, None),
+    };
+    let is = |w: &[u8]| word.eq_ignore_ascii_case(w);
+    let socket = |default: &[u8]| {
+        let path = path.unwrap_or(default);
+        PathBuf::new(path).filter(|_| path.len() <= SOCKET_PATH_CAPACITY)
+    };
+    let target = if is(b"stderr") && path.is_none() {
+        Some(LogTarget::Stderr)
+    } else if is(b"file") {
+        path.and_then(PathBuf::new).map(LogTarget::File)
+    } else if is(b"syslog") {
+        socket(SYSLOG_SOCKET).map(LogTarget::Syslog)
+    } else if is(b"journal") {
+        socket(JOURNAL_SOCKET).map(LogTarget::Journal)
+    } else {
+        None
+    };
+    if target.is_none() {
+        bad.push(value);
+    }
+    target
 }
 
 /// One word out of a fixed vocabulary, ASCII case-insensitive.
@@ -472,7 +637,7 @@ mod tests {
         assert_eq!(s.policy, Policy::Smart);
         assert_eq!(s.mode, Mode::Sweep);
         assert_eq!(s.log_level, Level::Warn);
-        assert!(s.log_file.is_none());
+        assert_eq!(s.log_to, LogTarget::Stderr);
         assert!(s.keep.ranges().is_empty());
         assert!(s.passthrough.contains(b"bash") && s.passthrough.contains(b"busybox"));
         assert!(
@@ -508,14 +673,11 @@ mod tests {
             [b"jspawnhelper".as_slice(), b"my-helper"]
         );
         assert_eq!(s.log_level, Level::Debug);
-        assert_eq!(
-            s.log_file.as_ref().map(|p| p.as_bytes()),
-            Some(b"/tmp/x.log".as_slice())
-        );
-        assert_eq!(
-            s.log_file.as_ref().map(|p| p.as_cstr().to_bytes()),
-            Some(b"/tmp/x.log".as_slice())
-        );
+        let LogTarget::File(path) = &s.log_to else {
+            panic!("{:?}", s.log_to)
+        };
+        assert_eq!(path.as_bytes(), b"/tmp/x.log");
+        assert_eq!(path.as_cstr().to_bytes(), b"/tmp/x.log");
     }
 
     #[test]
@@ -605,8 +767,186 @@ mod tests {
         let s = Settings::from_env(env.iter().copied(), true, &mut |_, _| reports += 1);
         assert_eq!(s.policy, Policy::Smart);
         assert_eq!(s.helpers.iter().collect::<Vec<_>>(), [b"jspawnhelper"]);
-        assert!(s.log_file.is_none());
+        assert_eq!(s.log_to, LogTarget::Stderr);
         assert_eq!(reports, 0);
+    }
+
+    fn target(value: &str) -> (LogTarget, Vec<(String, Vec<String>)>) {
+        let entry = format!("CLOEXEC_LOG_TO={value}");
+        let (s, reports) = parse(&[entry.as_bytes()]);
+        (s.log_to, reports)
+    }
+
+    fn path(p: &str) -> PathBuf {
+        PathBuf::new(p.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn log_targets() {
+        assert_eq!(target("stderr").0, LogTarget::Stderr);
+        assert_eq!(target(" STDERR ").0, LogTarget::Stderr);
+        assert_eq!(
+            target("file:/var/log/x").0,
+            LogTarget::File(path("/var/log/x"))
+        );
+        assert_eq!(target("file:rel/x:y").0, LogTarget::File(path("rel/x:y")));
+        assert_eq!(target("syslog").0, LogTarget::Syslog(path("/dev/log")));
+        assert_eq!(
+            target("syslog:/run/x.sock").0,
+            LogTarget::Syslog(path("/run/x.sock"))
+        );
+        assert_eq!(
+            target("journal").0,
+            LogTarget::Journal(path("/run/systemd/journal/socket"))
+        );
+        assert_eq!(
+            target("Journal:/tmp/j").0,
+            LogTarget::Journal(path("/tmp/j"))
+        );
+        let long_socket = format!("syslog:/{}", "s".repeat(SOCKET_PATH_CAPACITY));
+        let long_file = format!("file:/{}", "f".repeat(PATH_CAPACITY));
+        for bad in [
+            "",
+            "stderr:x",
+            "file:",
+            "file",
+            "syslog:",
+            "mail",
+            "journald",
+            &long_socket,
+            &long_file,
+        ] {
+            let (t, reports) = target(bad);
+            assert_eq!(t, LogTarget::Stderr, "{bad:?}");
+            assert_eq!(reports.len(), 1, "{bad:?}");
+            assert_eq!(reports[0].0, "CLOEXEC_LOG_TO");
+            assert_eq!(reports[0].1, [bad.trim()], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn log_to_wins_over_log_file_in_either_order() {
+        for env in [
+            [&b"CLOEXEC_LOG_FILE=/tmp/a"[..], b"CLOEXEC_LOG_TO=syslog"],
+            [&b"CLOEXEC_LOG_TO=syslog"[..], b"CLOEXEC_LOG_FILE=/tmp/a"],
+        ] {
+            let (s, reports) = parse(&env);
+            assert_eq!(s.log_to, LogTarget::Syslog(path("/dev/log")));
+            assert!(reports.is_empty());
+        }
+        let (s, _) = parse(&[b"CLOEXEC_LOG_FILE="]);
+        assert_eq!(s.log_to, LogTarget::Stderr);
+    }
+
+    type Reports = Vec<(Origin, Option<String>, Vec<String>)>;
+
+    fn parse_both(file: &str, env: &[&str], secure: bool) -> (Settings, Reports) {
+        let mut reports = Vec::new();
+        let s = Settings::from_sources(
+            Some(file.as_bytes()),
+            env.iter().map(|e| e.as_bytes()),
+            secure,
+            &mut |origin, setting, bad| {
+                let parts = bad
+                    .stored()
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                reports.push((origin, setting.map(|s| s.name().to_string()), parts));
+            },
+        );
+        (s, reports)
+    }
+
+    const FILE: &str = "# written by cloexec system enable\n\
+        \n\
+        CLOEXEC_MODE=audit\n\
+        \t CLOEXEC_LOG_TO = journal \n\
+        CLOEXEC_KEEP=7,9\n\
+        CLOEXEC_MODE=off\n";
+
+    #[test]
+    fn the_file_is_a_source_like_the_environment() {
+        let (s, reports) = parse_both(FILE, &["PATH=/bin"], false);
+        assert!(reports.is_empty(), "{reports:?}");
+        assert_eq!(s.mode, Mode::Audit, "the first line of a name wins");
+        assert_eq!(s.log_level, Level::Info, "audit shows its findings");
+        assert_eq!(
+            s.log_to,
+            LogTarget::Journal(path("/run/systemd/journal/socket"))
+        );
+        assert_eq!(keep_of(&s), [(7, 7), (9, 9)]);
+    }
+
+    #[test]
+    fn a_variable_overrides_the_files_line() {
+        let (s, _) = parse_both(
+            FILE,
+            &[
+                "CLOEXEC_MODE=sweep",
+                "CLOEXEC_KEEP=12",
+                "CLOEXEC_LOG_FILE=/tmp/mine",
+            ],
+            false,
+        );
+        assert_eq!(s.mode, Mode::Sweep);
+        assert_eq!(keep_of(&s), [(12, 12)], "replaced, not added to");
+        assert_eq!(s.log_to, LogTarget::File(path("/tmp/mine")));
+        assert_eq!(s.log_level, Level::Warn);
+        let (s, _) = parse_both(FILE, &["CLOEXEC_LOG=debug"], false);
+        assert_eq!((s.mode, s.log_level), (Mode::Audit, Level::Debug));
+    }
+
+    #[test]
+    fn secure_execution_reads_only_the_file() {
+        let (s, reports) = parse_both(
+            FILE,
+            &[
+                "CLOEXEC_MODE=sweep",
+                "CLOEXEC_LOG_TO=file:/etc/shadow",
+                "CLOEXEC_KEEP=zz",
+            ],
+            true,
+        );
+        assert_eq!(s.mode, Mode::Audit);
+        assert_eq!(
+            s.log_to,
+            LogTarget::Journal(path("/run/systemd/journal/socket"))
+        );
+        assert!(reports.is_empty(), "{reports:?}");
+    }
+
+    #[test]
+    fn bad_lines_and_bad_values_of_the_file_are_reported_with_their_source() {
+        let (s, reports) = parse_both(
+            "CLOEXEC_KEEP=3-,8\nnot a setting\nCLOEXEC_KEPT=1\nexport CLOEXEC_MODE=audit\nCLOEXEC_POLICY=strict\n",
+            &["CLOEXEC_LOG=loud", "CLOEXEC_OTHER=1"],
+            false,
+        );
+        assert_eq!(keep_of(&s), [(8, 8)]);
+        assert_eq!(s.policy, Policy::Strict);
+        assert_eq!(s.mode, Mode::Sweep);
+        let strings = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            reports,
+            [
+                (Origin::File, Some("CLOEXEC_KEEP".into()), strings(&["3-"])),
+                (
+                    Origin::File,
+                    None,
+                    strings(&[
+                        "not a setting",
+                        "CLOEXEC_KEPT=1",
+                        "export CLOEXEC_MODE=audit"
+                    ])
+                ),
+                (
+                    Origin::Environment,
+                    Some("CLOEXEC_LOG".into()),
+                    strings(&["loud"])
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! The load-time work, and the state it leaves: the constructor resolves
-//! the real symbols, reads the settings, decides pass-through, has the
+//! The load-time work, and the state it leaves: the constructor reads the
+//! configuration file, resolves the real symbols, reads the settings, decides pass-through, has the
 //! registry take the inherited snapshot, and publishes one [`Global`] that
 //! the hooks read. The data lives with its owners (`settings`, `registry`,
 //! `logger`); this module only orchestrates.
 
 use crate::ffi;
+use crate::logger::Bytes;
 use crate::once::InitCell;
-use crate::settings::{BadParts, Mode, NameList, Policy, SETTING_COUNT, Setting, Settings};
-use crate::{logger, policy, real, registry, sys};
+use crate::settings::{BadParts, Mode, NameList, Origin, Policy, SETTING_COUNT, Setting, Settings};
+use crate::{config, logger, policy, real, registry, sys};
 
 /// What the hooks consult.
 pub struct Global {
@@ -48,23 +49,40 @@ pub fn ensure_init() {
     }
 }
 
-/// The load-time work: resolve symbols, read settings, decide pass-through,
-/// snapshot inherited fds, install the logger, report bad settings.
+/// The load-time work: read the configuration file, resolve symbols, read
+/// settings, decide pass-through, snapshot inherited fds, install the
+/// logger, report bad settings.
 fn init() {
     // dlsym may change errno, and the host program must not notice that we
     // loaded.
     let saved_errno = ffi::errno();
-    let mut bad: [(Option<Setting>, BadParts<'static>); SETTING_COUNT] =
-        [(None, BadParts::new()); SETTING_COUNT];
+    config::with_file(init_with);
+    ffi::set_errno(saved_errno);
+}
+
+/// One warning's worth of bad parts: where, which setting (none: the file's
+/// lines that are not settings), what.
+type Bad<'a> = (Origin, Option<Setting>, BadParts<'a>);
+
+/// Each setting can be bad once per source, and the file can have bad lines.
+const BAD_SLOTS: usize = 2 * SETTING_COUNT + 1;
+
+fn init_with(found: config::Found<'_>) {
+    let file = match found {
+        config::Found::Text(text) => Some(text),
+        _ => None,
+    };
+    let mut bad: [Bad<'_>; BAD_SLOTS] = [(Origin::File, None, BadParts::new()); BAD_SLOTS];
     let mut bad_count = 0;
     let made = GLOBAL.init_once(|| {
         real::resolve_all();
-        let settings = Settings::from_env(
+        let settings = Settings::from_sources(
+            file,
             ffi::environment().iter(),
             sys::secure_execution(),
-            &mut |var, parts| {
+            &mut |origin, setting, parts| {
                 if let Some(slot) = bad.get_mut(bad_count) {
-                    *slot = (Some(var), *parts);
+                    *slot = (origin, setting, *parts);
                     bad_count += 1;
                 }
             },
@@ -91,16 +109,49 @@ fn init() {
     });
     if let Some(global) = made {
         logger::configure(&global.settings);
-        if bad_count > 0 {
+        let refused = match found {
+            config::Found::Refused(why) => Some(why),
+            _ => None,
+        };
+        if bad_count > 0 || refused.is_some() {
             logger::ensure_installed();
         }
-        for (var, parts) in bad.iter().take(bad_count) {
-            if let Some(var) = var {
-                log::warn!("{}: ignoring {}", var.name(), logger::BadList(parts));
+        if let Some(why) = refused {
+            warn_refused(why);
+        }
+        for (origin, setting, parts) in bad.iter().take(bad_count) {
+            let list = logger::BadList(parts);
+            match (origin, setting) {
+                (Origin::Environment, Some(s)) => log::warn!("{}: ignoring {list}", s.name()),
+                (Origin::File, Some(s)) => {
+                    log::warn!("{}: {}: ignoring {list}", Bytes(CONFIG), s.name())
+                }
+                (_, None) => log::warn!("{}: ignoring {list}", Bytes(CONFIG)),
             }
         }
     }
-    ffi::set_errno(saved_errno);
+}
+
+/// The configuration file's path, for warnings.
+const CONFIG: &[u8] = config::PATH.to_bytes();
+
+#[cold]
+#[inline(never)]
+fn warn_refused(why: config::Refused) {
+    let path = Bytes(CONFIG);
+    match why {
+        config::Refused::NotRegular => log::warn!("{path}: not a regular file; ignored"),
+        config::Refused::Untrusted { uid, mode } => log::warn!(
+            "{path}: owned by uid {uid} with mode {mode:04o}, not by root and writable by no one else; ignored"
+        ),
+        config::Refused::TooLarge { size } => log::warn!(
+            "{path}: {size} bytes, more than {}; ignored",
+            config::CAPACITY
+        ),
+        config::Refused::Unreadable(errno) => {
+            log::warn!("{path}: cannot be read (errno {}); ignored", errno.0)
+        }
+    }
 }
 
 /// The basenames of `AT_EXECFN`, the file the kernel was asked to run,

@@ -27,6 +27,15 @@ impl Errno {
 
 pub type SysResult<T> = Result<T, Errno>;
 
+/// What the configuration file's trust check reads: owner, type and
+/// permission bits, size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FileInfo {
+    pub uid: u32,
+    pub mode: u32,
+    pub size: u64,
+}
+
 /// What makes an open file the same one later: device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FileId {
@@ -139,8 +148,7 @@ pub fn set_cloexec(fd: c_int) -> SysResult<()> {
     fcntl_setfd(fd, libc::FD_CLOEXEC)
 }
 
-/// `fstat(fd)`, reduced to the identity of the open file.
-pub fn fstat_id(fd: c_int) -> SysResult<FileId> {
+fn fstat(fd: c_int) -> SysResult<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: the kernel writes at most one `struct stat` to the pointer,
     // which points at enough writable stack memory.
@@ -152,10 +160,25 @@ pub fn fstat_id(fd: c_int) -> SysResult<FileId> {
     };
     check(ret)?;
     // SAFETY: fstat succeeded, so the kernel filled the whole struct.
-    let st = unsafe { st.assume_init() };
+    Ok(unsafe { st.assume_init() })
+}
+
+/// `fstat(fd)`, reduced to the identity of the open file.
+pub fn fstat_id(fd: c_int) -> SysResult<FileId> {
+    let st = fstat(fd)?;
     Ok(FileId {
         dev: st.st_dev,
         ino: st.st_ino,
+    })
+}
+
+/// `fstat(fd)`, reduced to owner, mode and size.
+pub fn fstat_info(fd: c_int) -> SysResult<FileInfo> {
+    let st = fstat(fd)?;
+    Ok(FileInfo {
+        uid: st.st_uid,
+        mode: st.st_mode,
+        size: u64::try_from(st.st_size).unwrap_or(0),
     })
 }
 
@@ -192,6 +215,114 @@ pub fn open_append(path: &CStr) -> SysResult<c_int> {
         libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY,
         0o666,
     )
+}
+
+/// Opens a file to read it once: `O_RDONLY|O_CLOEXEC|O_NOCTTY|O_NONBLOCK`.
+/// `O_NONBLOCK` so that a FIFO in its place cannot hang the process (the
+/// caller then refuses it: it is not a regular file); on a regular file
+/// it changes nothing.
+pub fn open_read(path: &CStr) -> SysResult<c_int> {
+    openat(
+        path,
+        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
+        0,
+    )
+}
+
+/// `read(fd, …)` until `buf` is full or the file ends (retrying `EINTR`),
+/// into memory nobody needs to zero first. Returns the bytes read, which
+/// are the only ones of `buf` that are initialised.
+pub fn read_to_fill(fd: c_int, buf: &mut [MaybeUninit<u8>]) -> SysResult<&[u8]> {
+    let mut got = 0;
+    while got < buf.len() {
+        let rest = buf.get_mut(got..).unwrap_or(&mut []);
+        // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`.
+        let ret = unsafe {
+            raw_syscall(
+                libc::SYS_read,
+                [fd as usize, rest.as_mut_ptr() as usize, rest.len(), 0, 0],
+            )
+        };
+        match check(ret) {
+            Ok(0) => break,
+            Ok(n) => got += n.min(rest.len()),
+            Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: the kernel initialised the first `got` bytes (each read wrote
+    // its count of bytes right after the previous ones); `got` never
+    // exceeds `buf.len()`.
+    Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), got) })
+}
+
+/// A datagram socket for one log line:
+/// `socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK, 0)`. See unix(7).
+pub fn unix_datagram_socket() -> SysResult<c_int> {
+    // SAFETY: socket takes plain integers and touches no memory.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_socket,
+            [
+                libc::AF_UNIX as usize,
+                (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    check(ret).map(|fd| fd as c_int)
+}
+
+/// The most pieces one datagram is gathered from.
+pub const MAX_PIECES: usize = 8;
+
+/// `sendmsg(fd, {path, pieces}, MSG_DONTWAIT|MSG_NOSIGNAL)`: one datagram,
+/// the concatenation of `pieces` (at most [`MAX_PIECES`]; more are
+/// dropped), to the Unix socket at `path` (at most 107 bytes, no NUL).
+/// Never blocks: a full receiver answers `EAGAIN`. See sendmsg(2).
+pub fn send_to_unix(fd: c_int, path: &[u8], pieces: &[&[u8]]) -> SysResult<usize> {
+    // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { core::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if path.len() >= addr.sun_path.len() {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    for (dst, &src) in addr.sun_path.iter_mut().zip(path) {
+        *dst = src as core::ffi::c_char;
+    }
+    let mut iov = [libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_PIECES];
+    let mut count = 0;
+    for (slot, piece) in iov.iter_mut().zip(pieces) {
+        slot.iov_base = piece.as_ptr() as *mut core::ffi::c_void;
+        slot.iov_len = piece.len();
+        count += 1;
+    }
+    // SAFETY: msghdr is plain old data; all zeroes is a valid value.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_name = &mut addr as *mut libc::sockaddr_un as *mut core::ffi::c_void;
+    msg.msg_namelen = (core::mem::size_of::<libc::sa_family_t>() + path.len()) as libc::socklen_t;
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count;
+    // SAFETY: the kernel reads the address and `count` iovecs, each of
+    // which points at a live slice of `pieces`; it writes nothing.
+    let ret = unsafe {
+        raw_syscall(
+            libc::SYS_sendmsg,
+            [
+                fd as usize,
+                &msg as *const libc::msghdr as usize,
+                (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as usize,
+                0,
+                0,
+            ],
+        )
+    };
+    check(ret)
 }
 
 /// `getdents64(fd, buf)`: fills `buf` with directory records, returns the bytes used.
@@ -389,13 +520,13 @@ pub fn access_exec(dirfd: c_int, path: *const core::ffi::c_char) -> SysResult<()
 
 /// What `fstat` says about an open file: its identity and its type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileInfo {
+pub struct OpenFile {
     pub id: FileId,
     /// `st_mode & S_IFMT`.
     pub kind: u32,
 }
 
-impl FileInfo {
+impl OpenFile {
     pub fn is_pipe(&self) -> bool {
         self.kind == libc::S_IFIFO
     }
@@ -406,7 +537,7 @@ impl FileInfo {
 }
 
 /// `fstat(fd)`, reduced to the identity and the type of the open file.
-pub fn fstat_info(fd: c_int) -> SysResult<FileInfo> {
+pub fn fstat_open_file(fd: c_int) -> SysResult<OpenFile> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: the kernel writes at most one `struct stat` to the pointer,
     // which points at enough writable stack memory.
@@ -419,7 +550,7 @@ pub fn fstat_info(fd: c_int) -> SysResult<FileInfo> {
     check(ret)?;
     // SAFETY: fstat succeeded, so the kernel filled the whole struct.
     let st = unsafe { st.assume_init() };
-    Ok(FileInfo {
+    Ok(OpenFile {
         id: FileId {
             dev: st.st_dev,
             ino: st.st_ino,

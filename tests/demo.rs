@@ -168,7 +168,7 @@ fn reload_demo_log_makes_the_closing_report() {
     assert_eq!(
         first,
         format!(
-            "cloexec report: {RELOADS} execs in 1 program swept {} fds",
+            "cloexec report: {RELOADS} execs by 1 caller swept {} fds (in 1 program)",
             2 * RELOADS
         ),
         "{}",

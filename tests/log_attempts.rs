@@ -113,7 +113,7 @@ fn assert_one_line_naming(log: &str, program: &str, fd: i32, leak: &str, verb: &
     assert_eq!(sweeps.len(), 1, "one sweep line for the one exec:\n{log}");
     let line = sweeps[0];
     assert!(
-        line.contains(&format!(" {program}: {verb} ")),
+        line.contains(&format!(" {program} (by ")) && line.contains(&format!("): {verb} ")),
         "not the program that ran ({program}): {line}"
     );
     assert!(
@@ -167,7 +167,9 @@ fn c_path_loop_logs_one_line_listing_the_leak() {
     );
     for ((line, dir), errno) in failed.iter().zip(&dirs).zip(["ENOENT", "ENOENT", "EACCES"]) {
         assert!(
-            line.contains(&format!("execv {dir}/probe: will fail ({errno}), ")),
+            line.contains(&format!(
+                "execv {dir}/probe (by attempts): will fail ({errno}), "
+            )),
             "{line}"
         );
     }
@@ -287,7 +289,10 @@ fn glibc_execvp_searches_path_itself_one_line() {
     assert_eq!(probe_runs(&out.stdout), 1, "{}", out.describe());
     let lines = library_lines(&log);
     assert_eq!(lines.len(), 1, "{log}");
-    assert!(lines[0].contains(": execvp probe: swept "), "{log}");
+    assert!(
+        lines[0].contains(": execvp probe (by leaky): swept "),
+        "{log}"
+    );
 
     // Several PATH directories, only the last holds the program: still one
     // line, at info, and no attempt judged to fail.

@@ -52,7 +52,7 @@ fn info_names_every_swept_fd_with_its_target() {
         .unwrap();
     assert!(pid.parse::<u32>().is_ok(), "pid in {line}");
     assert!(
-        line.contains(": execve ") && line.contains("/probe: swept "),
+        line.contains(": execve ") && line.contains("/probe (by leaky): swept "),
         "{line}"
     );
     for (fd, leak) in &leaks {

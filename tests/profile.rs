@@ -36,17 +36,18 @@ const SHELLS: [(&str, &str, &[&str], &str); 8] = [
     ("tcsh", "tcsh", &["-f"], CSH),
     ("csh", "csh", &["-f"], CSH),
 ];
-const POSIX: &str =
-    ". \"$P\"; . \"$P\"; printf '[%s] %s\\n' \"${LD_PRELOAD-unset}\" \"$CLOEXEC_KEEP\"";
-const FISH: &str = "source $P; source $P; echo \"[$LD_PRELOAD] $CLOEXEC_KEEP\"";
-const CSH: &str = "source $P; source $P; echo \"[$LD_PRELOAD] $CLOEXEC_KEEP\"";
+const POSIX: &str = ". \"$P\"; . \"$P\"; printf '[%s] %s %s\\n' \"${LD_PRELOAD-unset}\" \"$CLOEXEC_KEEP\" \"$ASAN_OPTIONS\"";
+const FISH: &str = "source $P; source $P; echo \"[$LD_PRELOAD] $CLOEXEC_KEEP $ASAN_OPTIONS\"";
+const CSH: &str = "source $P; source $P; echo \"[$LD_PRELOAD] $CLOEXEC_KEEP $ASAN_OPTIONS\"";
 
-/// Sources `profile` twice in `shell` with `LD_PRELOAD` as `before`;
-/// returns the shell's `[LD_PRELOAD] CLOEXEC_KEEP` line.
+/// Sources `profile` twice in `shell` with `LD_PRELOAD` as `before` and
+/// `ASAN_OPTIONS` as `asan`; returns the shell's `[LD_PRELOAD]
+/// CLOEXEC_KEEP ASAN_OPTIONS` line.
 fn sourced(
     (name, program, flags, script): (&str, &str, &[&str], &str),
     profile: &PathBuf,
     before: Option<&str>,
+    asan: Option<&str>,
 ) -> String {
     let mut cmd = Command::new(program);
     cmd.args(flags)
@@ -55,9 +56,13 @@ fn sourced(
         .env("P", profile)
         .env_remove("LD_PRELOAD")
         .env_remove("CLOEXEC_KEEP")
+        .env_remove("ASAN_OPTIONS")
         .stdin(std::process::Stdio::null());
     if let Some(value) = before {
         cmd.env("LD_PRELOAD", value);
+    }
+    if let Some(value) = asan {
+        cmd.env("ASAN_OPTIONS", value);
     }
     let out = cmd.output().unwrap_or_else(|e| panic!("{name}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -100,20 +105,27 @@ fn each_shell_sources_its_own_lines() {
             &String::from_utf8_lossy(&out.stdout),
         );
 
+        // The sanitizer's switch is added once, to what is there, unless
+        // the user already chose.
         assert_eq!(
-            sourced(shell, &profile, None),
-            format!("[{lib}] 3"),
+            sourced(shell, &profile, None, None),
+            format!("[{lib}] 3 verify_asan_link_order=0"),
             "{name}"
         );
         assert_eq!(
-            sourced(shell, &profile, Some(other)),
-            format!("[{lib} {other}] 3"),
+            sourced(shell, &profile, Some(other), Some("detect_leaks=0")),
+            format!("[{lib} {other}] 3 detect_leaks=0:verify_asan_link_order=0"),
             "{name}"
         );
         let nested = format!("{other}:{lib}");
         assert_eq!(
-            sourced(shell, &profile, Some(&nested)),
-            format!("[{nested}] 3"),
+            sourced(
+                shell,
+                &profile,
+                Some(&nested),
+                Some("verify_asan_link_order=1")
+            ),
+            format!("[{nested}] 3 verify_asan_link_order=1"),
             "{name}: already there"
         );
     }

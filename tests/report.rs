@@ -49,15 +49,22 @@ fn report_json(log: &Path) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-/// One program's leaks from the JSON: (kind, target) -> (fds, execs);
-/// the unknown fds of a cut line count 0.
-fn leaks_of(json: &Value, program: &str) -> BTreeMap<(String, String), (u64, u64)> {
-    let entry = json["programs"]
+/// The leaks of one program started by `caller`, from the JSON: (kind,
+/// target) -> (fds, execs); the unknown fds of a cut line count 0.
+fn leaks_of(json: &Value, caller: &str, program: &str) -> BTreeMap<(String, String), (u64, u64)> {
+    let entry = json["callers"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["program"] == program)
-        .unwrap_or_else(|| panic!("{program} is not in the report: {json:#}"));
+        .find(|c| c["caller"] == caller)
+        .and_then(|c| {
+            c["programs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["program"] == program)
+        })
+        .unwrap_or_else(|| panic!("{program} by {caller} is not in the report: {json:#}"));
     entry["leaks"]
         .as_array()
         .unwrap()
@@ -122,12 +129,15 @@ fn c_harness_leaks_are_reported_by_program_kind_and_count() {
         }
     }
     let json = report_json(&log);
-    let got = leaks_of(&json, probe.to_str().unwrap());
+    // The leaky program is the caller: whose fds leaked.
+    let got = leaks_of(&json, "leaky", probe.to_str().unwrap());
     assert_eq!(got, expected, "{}", std::fs::read_to_string(&log).unwrap());
     assert_eq!(json["fds"], total, "{json:#}");
     assert_eq!(json["execs"], 3);
     assert_eq!(json["lines"]["audit"], 3);
-    let calls = &json["programs"][0]["calls"];
+    assert_eq!(json["callers"].as_array().unwrap().len(), 1, "{json:#}");
+    assert_eq!(json["callers"][0]["fds"], total);
+    let calls = &json["callers"][0]["programs"][0]["calls"];
     assert_eq!(calls["execv"], 1);
     assert_eq!(calls["execve"], 1);
     assert_eq!(calls["posix_spawn"], 1);
@@ -171,7 +181,7 @@ fn python_leaks_cut_lines_and_the_ci_gate() {
     let app_log = app_log.to_str().unwrap();
 
     let json = report_json(&log);
-    let got = leaks_of(&json, "/bin/true");
+    let got = leaks_of(&json, "python3", "/bin/true");
     // Three spawns leaked the file and the socket; the last exec leaked them
     // too, in a cut line that names at least these two first.
     assert_eq!(
@@ -198,12 +208,12 @@ fn python_leaks_cut_lines_and_the_ci_gate() {
     let (code, text, _) = report(&[log.to_str().unwrap()]);
     assert_eq!(code, Some(0));
     assert!(
-        text.starts_with("cloexec report: 4 execs in 1 program would sweep "),
+        text.starts_with("cloexec report: 4 execs by 1 caller would sweep "),
         "{text}"
     );
     for needle in [
-        "/bin/true",
-        "4 execs",
+        "\npython3  4 execs",
+        "\n  /bin/true  4 execs",
         "socket:[*]",
         app_log,
         "1 line was cut",

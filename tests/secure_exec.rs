@@ -17,59 +17,11 @@
 
 mod common;
 
-use common::{TempDir, build_once, harness, lib_path, missing, require_root};
-use std::ffi::CString;
+use common::{build_once, harness, install, lib_path, missing, require_root, scratch_for_nobody};
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// True if a user who is neither owner nor group can search `dir` and
-/// every directory above it.
-fn reachable_by_others(dir: &Path) -> bool {
-    dir.ancestors()
-        .all(|d| fs::metadata(d).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0))
-}
-
-/// True if the filesystem of `dir` honours the setuid bit and allows exec.
-fn allows_setuid_exec(dir: &Path) -> bool {
-    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `path` is a valid NUL-terminated string; statvfs writes only
-    // into `st`, a zeroed struct we own.
-    let (r, st) = unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(path.as_ptr(), &mut st), st)
-    };
-    r == 0 && st.f_flag & (libc::ST_NOSUID | libc::ST_NOEXEC) == 0
-}
-
-/// A fresh 0755 scratch directory where the setuid program, running as
-/// nobody, can load the library: under the first candidate parent that
-/// others can reach and whose mount honours setuid. None if there is none.
-fn scratch() -> Option<TempDir> {
-    let candidates = [
-        std::env::temp_dir(),
-        PathBuf::from("/tmp"),
-        PathBuf::from("/var/tmp"),
-        PathBuf::from("/run"),
-    ];
-    let parent = candidates
-        .iter()
-        .find(|p| reachable_by_others(p) && allows_setuid_exec(p))?;
-    let dir = TempDir::new_in(parent, "secure");
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    Some(dir)
-}
-
-/// Copies `from` to `to` with `mode`.
-fn install(from: &Path, to: &Path, mode: u32) {
-    fs::copy(from, to)
-        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
-    fs::set_permissions(to, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 /// Runs `program` with the library in `/etc/ld.so.preload` of a private
 /// overlay, with hostile settings. Returns its stdout and stderr, or `None`
@@ -116,7 +68,7 @@ fn settings_are_ignored_and_no_log_file_is_opened() {
         return;
     }
     build_once();
-    let Some(scratch) = scratch() else {
+    let Some(scratch) = scratch_for_nobody("secure") else {
         missing(
             "a directory that nobody can reach on a mount that allows setuid",
             "/tmp, /var/tmp and /run were tried",

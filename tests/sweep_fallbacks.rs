@@ -186,7 +186,7 @@ fn check_variant(v: &Variant) -> Check {
 }
 
 /// The rungs named by the library's debug lines for the leaky parent's
-/// `entry` call: `libcloexec[PID]: ENTRY PROGRAM: kept ... (sweep by RUNG)`.
+/// `entry` call: `libcloexec[PID]: ENTRY PROGRAM (by CALLER): kept ... (sweep by RUNG)`.
 /// Lines of other calls are left out: the shell that `system` and `popen`
 /// start makes its own `execve`, with room in its fd table, and `noproc`
 /// execs the leaky parent itself before the scene is set.
@@ -196,7 +196,7 @@ fn rungs_used<'a>(entry: &str, stderr: &'a str) -> Vec<&'a str> {
         .filter_map(|line| line.split_once("]: "))
         .filter(|(head, _)| head.starts_with("libcloexec["))
         .filter(|(_, rest)| rest.split(' ').next() == Some(entry))
-        .filter(|(_, rest)| !rest.contains("/leaky:"))
+        .filter(|(_, rest)| !rest.contains("/leaky (by "))
         .filter_map(|(_, rest)| rest.rsplit_once("(sweep by "))
         .map(|(_, rung)| rung.trim_end_matches(')'))
         .collect()

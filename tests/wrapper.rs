@@ -176,6 +176,55 @@ fn ld_preload_is_set_or_prepended_once() {
     }
 }
 
+/// A program built with `-fsanitize=address` (gcc's dynamic runtime)
+/// aborts at start under a preload unless `ASAN_OPTIONS` has
+/// `verify_asan_link_order=0`: `cloexec` adds it to what the user has.
+#[test]
+fn a_sanitizer_build_runs_under_the_wrapper() {
+    if !require("gcc", "builds the program with -fsanitize=address") {
+        return;
+    }
+    let dir = TempDir::new("wrapper-asan");
+    let source = dir.write("asan.c", "#include <stdio.h>\n#include <stdlib.h>\nint main(void) { const char *o = getenv(\"ASAN_OPTIONS\"); printf(\"%s\\n\", o ? o : \"\"); return 0; }\n");
+    let program = dir.join("asan");
+    let built = run(Command::new("gcc")
+        .arg("-fsanitize=address")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source));
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    // Without the switch it aborts under the bare preload: the reason.
+    let bare = run(unpreloaded(&program)
+        .env("LD_PRELOAD", library())
+        .env_remove("ASAN_OPTIONS"));
+    assert!(
+        !bare.status.success() && text(&bare.stderr).contains("ASan runtime does not come first"),
+        "{}",
+        text(&bare.stderr)
+    );
+    for (before, after) in [
+        (None, "verify_asan_link_order=0"),
+        (
+            Some("detect_leaks=0"),
+            "detect_leaks=0:verify_asan_link_order=0",
+        ),
+    ] {
+        let mut cmd = cloexec([&program]);
+        cmd.env_remove("ASAN_OPTIONS");
+        if let Some(value) = before {
+            cmd.env("ASAN_OPTIONS", value);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{before:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim_end(), after);
+    }
+    // A choice of the user's is left alone (and then the program aborts).
+    let mut cmd = cloexec([&program]);
+    cmd.env("ASAN_OPTIONS", "verify_asan_link_order=1");
+    let out = run(&mut cmd);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+}
+
 fn env_lines(out: &Output) -> Vec<String> {
     text(&out.stdout)
         .lines()

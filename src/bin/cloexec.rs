@@ -43,6 +43,8 @@ mod settings;
 mod allow;
 #[path = "cloexec/cli.rs"]
 mod cli;
+#[path = "cloexec/etcfiles.rs"]
+mod etcfiles;
 #[path = "cloexec/fds.rs"]
 mod fds;
 #[path = "cloexec/logline.rs"]
@@ -57,6 +59,8 @@ mod profile;
 mod report;
 #[path = "cloexec/sanitizer.rs"]
 mod sanitizer;
+#[path = "cloexec/system.rs"]
+mod system;
 #[path = "cloexec/term.rs"]
 mod term;
 
@@ -82,6 +86,7 @@ Usage: cloexec [OPTION]... [--] COMMAND [ARG]...
   or:  cloexec [OPTION]... --profile [--shell NAME]
   or:  cloexec report [--json] [--fail-on-leak] [--allow PROGRAM:TARGET]... [FILE]...
   or:  cloexec fds [--json] [PID]...
+  or:  cloexec system status|enable|disable [--root DIR]
 Run COMMAND with libcloexec preloaded: descriptors it leaks by accident are
 marked close-on-exec before it runs another program.
 
@@ -97,12 +102,15 @@ marked close-on-exec before it runs another program.
   -h, --help       print this help and exit
   --version        print the version and exit
 
-Subcommands (see 'cloexec report --help', 'cloexec fds --help'):
+Subcommands (see 'cloexec report --help', 'cloexec fds --help',
+'cloexec system --help'):
   report           summarise the library's log lines: which programs leaked
                    which fds; --fail-on-leak makes it a CI gate
   fds              list a process's open fds and what the library would do
                    with each at its next exec
-To run a program named 'report' or 'fds', put '--' before it.
+  system           turn the library on or off for every process of the host
+                   (/etc/ld.so.preload, /etc/cloexec.conf)
+To run a program named 'report', 'fds' or 'system', put '--' before it.
 
 The library is found beside this command or in ../lib relative to it;
 CLOEXEC_LIBRARY names another. Exit status: COMMAND's, or 2 for bad usage,
@@ -123,6 +131,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     match argv.first().and_then(|a| a.to_str()) {
         Some("report") => return subcommand::<report::Args>("report", &argv, report::run),
         Some("fds") => return subcommand::<fds::Args>("fds", &argv, fds::run),
+        Some("system") => return subcommand::<system::Args>("system", &argv, system::run),
         _ => {}
     }
     match cli::parse(&argv) {

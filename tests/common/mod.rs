@@ -611,3 +611,96 @@ pub fn assert_same_behaviour(what: &str, without: &Outcome, with: &Outcome) {
         "{what}: the library wrote to stderr at the default level\n{with}"
     );
 }
+
+/// True if a user who is neither owner nor group can search `dir` and
+/// every directory above it.
+fn reachable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors().all(|d| {
+        std::fs::metadata(d).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+    })
+}
+
+/// True if the filesystem of `dir` honours the setuid bit and allows exec.
+fn allows_setuid_exec(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string; statvfs writes only
+    // into `st`, a zeroed struct we own.
+    let (r, st) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(path.as_ptr(), &mut st), st)
+    };
+    r == 0 && st.f_flag & (libc::ST_NOSUID | libc::ST_NOEXEC) == 0
+}
+
+/// A fresh 0755 scratch directory that `nobody` can reach, on a mount that
+/// honours setuid, for programs that run as nobody or setuid and must load
+/// the library (the checkout may sit under a 0700 home or a `mktemp -d`
+/// directory): under the first candidate parent that fits. None if there
+/// is none.
+pub fn scratch_for_nobody(tag: &str) -> Option<TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let candidates = [
+        std::env::temp_dir(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/var/tmp"),
+        PathBuf::from("/run"),
+    ];
+    let parent = candidates
+        .iter()
+        .find(|p| reachable_by_others(p) && allows_setuid_exec(p))?;
+    let dir = TempDir::new_in(parent, tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(dir)
+}
+
+/// Copies `from` to `to` with `mode`.
+pub fn install(from: &Path, to: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Runs `script` with `sh -e` in a private mount namespace (`unshare -m`)
+/// whose `/etc` is an overlay with its upper and work directories in
+/// `dir`: whatever the script writes to `/etc` stays in `dir`, and the
+/// machine's own `/etc` (its `ld.so.preload`, `cloexec.conf`) is never
+/// touched. Inherited `LD_PRELOAD` and `CLOEXEC_*` are removed. Returns
+/// the output, or None (after [`missing`]) when namespaces or overlayfs
+/// are not available here.
+pub fn in_private_etc(dir: &Path, script: &str) -> Option<std::process::Output> {
+    for sub in ["etc-upper", "etc-work"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let full = format!(
+        "mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc-upper,workdir={d}/etc-work /etc || exit 97\n\
+         set -e\n{script}",
+        d = dir.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &full]);
+    remove_library_env(&mut cmd);
+    let out = cmd.output().expect("cannot run unshare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(97)
+        || stderr.contains("unshare failed")
+        || stderr.contains("Operation not permitted")
+    {
+        missing(
+            "unshare -m or overlayfs",
+            "system-wide tests change /etc only in a private mount namespace",
+        );
+        return None;
+    }
+    Some(out)
+}
+
+/// What the machine's own `/etc/ld.so.preload` and `/etc/cloexec.conf`
+/// hold (None: no such file), to check that a test left them as they were.
+pub fn real_etc() -> [(PathBuf, Option<Vec<u8>>); 2] {
+    ["/etc/ld.so.preload", "/etc/cloexec.conf"].map(|p| (PathBuf::from(p), std::fs::read(p).ok()))
+}

@@ -3,17 +3,21 @@
 //! parser. Pure functions over `&str`.
 //!
 //! ```text
-//! libcloexec[PID]: CALL PROGRAM: swept FD (TARGET), FD (TARGET) and N more
-//! libcloexec[PID]: CALL PROGRAM: would sweep FD (TARGET), ...
-//! libcloexec[PID]: CALL PROGRAM: kept FD (TARGET) [RULE], ... (sweep by METHOD)
-//! libcloexec[PID]: CALL PROGRAM: kept nothing beyond stdio (sweep by METHOD)
-//! libcloexec[PID]: CALL PROGRAM: pass-through program, nothing swept
+//! libcloexec[PID]: CALL PROGRAM (by CALLER): swept FD (TARGET), FD (TARGET) and N more
+//! libcloexec[PID]: CALL PROGRAM (by CALLER): would sweep FD (TARGET), ...
+//! libcloexec[PID]: CALL PROGRAM (by CALLER): kept FD (TARGET) [RULE], ... (sweep by METHOD)
+//! libcloexec[PID]: CALL PROGRAM (by CALLER): kept nothing beyond stdio (sweep by METHOD)
+//! libcloexec[PID]: CALL PROGRAM (by CALLER): pass-through program, nothing swept
 //! libcloexec[PID]: warning: TEXT
 //! libcloexec[PID]: error: TEXT
 //! ```
 //!
-//! A line longer than the library's buffer ends with ` ...[cut]`: its
-//! complete entries are read and the rest is only counted as cut.
+//! ` (by CALLER)` came later: lines without it (older versions) are read
+//! with no caller. A line longer than the library's buffer ends with
+//! ` ...[cut]`: its complete entries are read and the rest is only counted
+//! as cut. The same lines arrive inside other formats: after a syslog
+//! file's timestamp and host, or as a journal entry (`journalctl -o json`,
+//! see [`from_journal_json`]).
 
 /// The entry points the library names in its lines.
 pub const CALLS: [&str; 13] = [
@@ -71,11 +75,13 @@ pub enum Body<'a> {
     Other(&'a str),
 }
 
-/// The call and the program it runs, as logged.
+/// The call, the program it runs and the program that called, as logged.
 #[derive(Debug, PartialEq, Clone, Copy)]
 pub struct Launch<'a> {
     pub call: &'a str,
     pub program: &'a str,
+    /// The calling program's basename; None in lines of older versions.
+    pub caller: Option<&'a str>,
 }
 
 /// A swept fd and its `/proc/self/fd` target.
@@ -138,9 +144,11 @@ fn launch_body(rest: &str, cut: bool) -> Option<Body<'_>> {
         .iter()
         .filter_map(|v| rest.find(v).map(|at| (at, *v)))
         .min_by_key(|&(at, _)| at)?;
+    let (program, caller) = split_caller(&rest[..at]);
     let launch = Launch {
         call,
-        program: &rest[..at],
+        program,
+        caller,
     };
     let list = &rest[at + verb.len()..];
     match verb {
@@ -160,6 +168,45 @@ fn launch_body(rest: &str, cut: bool) -> Option<Body<'_>> {
         _ if list.is_empty() => Some(Body::PassThrough(launch)),
         _ => None,
     }
+}
+
+/// `PROGRAM (by CALLER)`, or a `PROGRAM` alone (older lines). The last
+/// ` (by ` counts, so a command that holds one is still read.
+fn split_caller(text: &str) -> (&str, Option<&str>) {
+    match text.strip_suffix(')').and_then(|t| t.rsplit_once(" (by ")) {
+        Some((program, caller)) if !caller.is_empty() => (program, Some(caller)),
+        _ => (text, None),
+    }
+}
+
+/// One entry of `journalctl -o json` (a JSON object per line) as the
+/// library's text line, `libcloexec[PID]: MESSAGE`; None for another
+/// program's entry or a line that is not such an object. journalctl
+/// writes a value that is not valid UTF-8 as an array of byte values.
+pub fn from_journal_json(line: &str) -> Option<String> {
+    let line = line.trim();
+    if !line.starts_with('{') {
+        return None;
+    }
+    let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+    let text = |name: &str| -> Option<String> {
+        match entry.get(name)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(bytes) => {
+                let bytes: Option<Vec<u8>> = bytes
+                    .iter()
+                    .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect();
+                Some(String::from_utf8_lossy(&bytes?).into_owned())
+            }
+            _ => None,
+        }
+    };
+    if text("SYSLOG_IDENTIFIER")? != "libcloexec" {
+        return None;
+    }
+    let pid = text("SYSLOG_PID").or_else(|| text("_PID"))?;
+    Some(format!("{PREFIX}{pid}]: {}", text("MESSAGE")?))
 }
 
 /// `FD (TARGET), FD (TARGET) and N more`. A cut list yields its complete
@@ -432,7 +479,8 @@ mod tests {
                 .body,
             Body::PassThrough(Launch {
                 call: "execv",
-                program: "/bin/sh"
+                program: "/bin/sh",
+                caller: None,
             })
         );
         // Not a known call, or an uncut list that does not parse: another line.
@@ -453,6 +501,51 @@ mod tests {
                 .body,
             Body::Sweep { .. }
         ));
+    }
+
+    #[test]
+    fn callers_are_read_and_older_lines_still_parse() {
+        let (launch, _, fds, _, _) =
+            sweep("libcloexec[42]: execv /tmp/probe (by leaky): swept 3 (/etc/hostname)");
+        assert_eq!(launch.program, "/tmp/probe");
+        assert_eq!(launch.caller, Some("leaky"));
+        assert_eq!(fds, [(3, "/etc/hostname")]);
+        let (launch, _, _, _, _) =
+            sweep("libcloexec[42]: system echo (by x) (by my app): would sweep 3 (/a)");
+        assert_eq!(launch.program, "echo (by x)");
+        assert_eq!(launch.caller, Some("my app"));
+        let (launch, _, _, _, _) = sweep("libcloexec[42]: execv /bin/ls: swept 3 (/a)");
+        assert_eq!((launch.program, launch.caller), ("/bin/ls", None));
+        let line = parse(
+            "libcloexec[1]: execve /x (by y): kept nothing beyond stdio (sweep by close_range)",
+        )
+        .unwrap();
+        assert!(matches!(line.body, Body::Kept { launch, .. } if launch.caller == Some("y")));
+    }
+
+    #[test]
+    fn syslog_files_and_journal_entries() {
+        let (launch, _, fds, _, _) = sweep(
+            "Dec  5 10:00:01 host libcloexec[77]: posix_spawn /bin/x (by make): swept 4 (pipe:[9])",
+        );
+        assert_eq!((launch.call, launch.caller), ("posix_spawn", Some("make")));
+        assert_eq!(fds, [(4, "pipe:[9]")]);
+        let entry = r#"{"__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"libcloexec","SYSLOG_PID":"77","_PID":"78","MESSAGE":"execv /bin/x (by make): swept 4 (pipe:[9])","CLOEXEC_FD":["4 (pipe:[9])"]}"#;
+        assert_eq!(
+            from_journal_json(entry).as_deref(),
+            Some("libcloexec[77]: execv /bin/x (by make): swept 4 (pipe:[9])")
+        );
+        let bytes = r#"{"SYSLOG_IDENTIFIER":"libcloexec","_PID":"5","MESSAGE":[119,97,114,110,105,110,103,58,32,255]}"#;
+        assert_eq!(
+            from_journal_json(bytes).as_deref(),
+            Some("libcloexec[5]: warning: \u{fffd}")
+        );
+        assert_eq!(
+            from_journal_json(r#"{"SYSLOG_IDENTIFIER":"sshd","SYSLOG_PID":"1","MESSAGE":"x"}"#),
+            None
+        );
+        assert_eq!(from_journal_json("libcloexec[1]: x"), None);
+        assert_eq!(from_journal_json("{not json"), None);
     }
 
     #[test]

@@ -10,13 +10,21 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// The library's file name, beside the command or in `../lib`.
+/// The library's file name, beside the command, in `../lib`, or in the
+/// multiarch directory `../lib/MULTIARCH` (where the Debian package puts it).
 pub const LIBRARY: &str = "libcloexec.so";
+
+/// Debian's multiarch triplet for this build's target.
+#[cfg(target_arch = "x86_64")]
+pub const MULTIARCH: &str = "x86_64-linux-gnu";
+#[cfg(target_arch = "aarch64")]
+pub const MULTIARCH: &str = "aarch64-linux-gnu";
 
 /// Finds the library: `override_path` (`$CLOEXEC_LIBRARY`, made absolute)
 /// if given, else beside the running binary (`target/release/`), else in
 /// `../lib` relative to it (`$PREFIX/bin/cloexec` finds
-/// `$PREFIX/lib/libcloexec.so`). The result is canonical, so it is
+/// `$PREFIX/lib/libcloexec.so`), else in `../lib/MULTIARCH` (the package's
+/// `/usr/bin/cloexec` finds `/usr/lib/x86_64-linux-gnu/libcloexec.so`). The result is canonical, so it is
 /// absolute. The error is a one-line message.
 pub fn locate(override_path: Option<&Path>) -> Result<PathBuf, String> {
     let found = match override_path {
@@ -28,14 +36,16 @@ pub fn locate(override_path: Option<&Path>) -> Result<PathBuf, String> {
             let dir = exe.parent().unwrap_or(Path::new("/"));
             let beside = dir.join(LIBRARY);
             let installed = dir.join("../lib").join(LIBRARY);
-            [&beside, &installed]
+            let packaged = dir.join("../lib").join(MULTIARCH).join(LIBRARY);
+            [&beside, &installed, &packaged]
                 .into_iter()
                 .find_map(|p| fs::canonicalize(p).ok())
                 .ok_or_else(|| {
                     format!(
-                        "cannot find {LIBRARY} (looked for {} and {}; set CLOEXEC_LIBRARY)",
+                        "cannot find {LIBRARY} (looked for {}, {} and {}; set CLOEXEC_LIBRARY)",
                         beside.display(),
-                        installed.display()
+                        installed.display(),
+                        packaged.display()
                     )
                 })?
         }

@@ -1,6 +1,8 @@
 //! `cloexec report [FILE]...`: what the library's log lines say, per
-//! program: how many execs and spawns swept something, which kinds of fd
-//! and which targets, most frequent first. `--json` for tools;
+//! calling program (whose fds leaked: the program to fix), then per program
+//! it started: how many execs and spawns swept something, which kinds of fd
+//! and which targets, most frequent first. Reads log files, syslog files
+//! and `journalctl -o json` output alike. `--json` for tools;
 //! `--fail-on-leak` (with an allow-list) makes it a CI gate.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,7 +87,10 @@ pub fn run(args: Args) -> i32 {
             return cannot_read(path, &e);
         }
         for line in String::from_utf8_lossy(&bytes).lines() {
-            tally.add(line);
+            match logline::from_journal_json(line) {
+                Some(text) => tally.add(&text),
+                None => tally.add(line),
+            }
         }
     }
     let summary = tally.summarise(&rules);
@@ -125,10 +130,16 @@ fn cannot_read(path: &std::path::Path, e: &std::io::Error) -> i32 {
 #[derive(Default)]
 struct Tally {
     lines: Lines,
-    programs: BTreeMap<String, ProgramTally>,
+    callers: BTreeMap<String, CallerTally>,
     kept: BTreeMap<String, u64>,
     warnings: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+struct CallerTally {
+    pids: BTreeSet<u32>,
+    programs: BTreeMap<String, ProgramTally>,
 }
 
 #[derive(Default)]
@@ -151,6 +162,9 @@ struct LeakTally {
 const UNLISTED: &str = "unlisted";
 const CUT: &str = "cut";
 
+/// The caller of lines that do not name one (older versions).
+pub const UNKNOWN_CALLER: &str = "?";
+
 impl Tally {
     fn add(&mut self, text: &str) {
         self.lines.read += 1;
@@ -168,7 +182,15 @@ impl Tally {
             } => {
                 self.lines.sweep += 1;
                 self.lines.audit += u64::from(audit);
-                let program = self.programs.entry(launch.program.to_owned()).or_default();
+                let caller = self
+                    .callers
+                    .entry(launch.caller.unwrap_or(UNKNOWN_CALLER).to_owned())
+                    .or_default();
+                caller.pids.insert(pid);
+                let program = caller
+                    .programs
+                    .entry(launch.program.to_owned())
+                    .or_default();
                 program.execs += 1;
                 program.pids.insert(pid);
                 *program.calls.entry(launch.call.to_owned()).or_default() += 1;
@@ -214,46 +236,37 @@ impl Tally {
     }
 
     fn summarise(self, rules: &[Rule]) -> Summary {
-        let mut programs: Vec<ProgramSummary> = self
-            .programs
+        let mut callers: Vec<CallerSummary> = self
+            .callers
             .into_iter()
-            .map(|(name, p)| {
-                let mut leaks: Vec<Leak> = p
-                    .leaks
+            .map(|(caller, c)| {
+                let mut programs: Vec<ProgramSummary> = c
+                    .programs
                     .into_iter()
-                    .map(|((kind, target), l)| Leak {
-                        allowed: rules
-                            .iter()
-                            .any(|r| r.allows(&name, kind, &target, &target)),
-                        kind,
-                        target,
-                        fds: l.fds,
-                        execs: l.execs,
-                        fd_numbers: l.numbers.into_iter().collect(),
-                    })
+                    .map(|(name, p)| program_summary(&caller, name, p, rules))
                     .collect();
-                leaks.sort_by(|a, b| {
-                    (b.fds.unwrap_or(0), b.execs)
-                        .cmp(&(a.fds.unwrap_or(0), a.execs))
-                        .then_with(|| (a.kind, &a.target).cmp(&(b.kind, &b.target)))
+                programs.sort_by(|a, b| {
+                    (b.fds, b.execs)
+                        .cmp(&(a.fds, a.execs))
+                        .then_with(|| a.program.cmp(&b.program))
                 });
-                ProgramSummary {
-                    fds: leaks.iter().filter_map(|l| l.fds).sum(),
-                    program: name,
-                    execs: p.execs,
-                    processes: p.pids.len(),
-                    calls: p.calls,
-                    leaks,
+                CallerSummary {
+                    execs: programs.iter().map(|p| p.execs).sum(),
+                    fds: programs.iter().map(|p| p.fds).sum(),
+                    processes: c.pids.len(),
+                    caller,
+                    programs,
                 }
             })
             .collect();
-        programs.sort_by(|a, b| {
+        callers.sort_by(|a, b| {
             (b.fds, b.execs)
                 .cmp(&(a.fds, a.execs))
-                .then_with(|| a.program.cmp(&b.program))
+                .then_with(|| a.caller.cmp(&b.caller))
         });
-        let leaks_not_allowed = programs
+        let leaks_not_allowed = callers
             .iter()
+            .flat_map(|c| &c.programs)
             .flat_map(|p| &p.leaks)
             .filter(|l| !l.allowed)
             .map(|l| l.fds.unwrap_or(0).max(l.execs))
@@ -266,16 +279,55 @@ impl Tally {
             list.sort_by_key(|c| std::cmp::Reverse(c.count));
             list
         };
+        let programs: BTreeSet<&str> = callers
+            .iter()
+            .flat_map(|c| &c.programs)
+            .map(|p| p.program.as_str())
+            .collect();
         Summary {
-            execs: programs.iter().map(|p| p.execs).sum(),
-            fds: programs.iter().map(|p| p.fds).sum(),
+            execs: callers.iter().map(|c| c.execs).sum(),
+            fds: callers.iter().map(|c| c.fds).sum(),
+            programs: programs.len(),
             leaks_not_allowed,
             lines: self.lines,
-            programs,
+            callers,
             kept: self.kept,
             warnings: counted(self.warnings),
             errors: counted(self.errors),
         }
+    }
+}
+
+/// One started program's leaks, most frequent first; a leak is allowed when
+/// a rule names the program or the caller.
+fn program_summary(caller: &str, name: String, p: ProgramTally, rules: &[Rule]) -> ProgramSummary {
+    let mut leaks: Vec<Leak> = p
+        .leaks
+        .into_iter()
+        .map(|((kind, target), l)| Leak {
+            allowed: rules.iter().any(|r| {
+                r.allows(&name, kind, &target, &target)
+                    || (caller != UNKNOWN_CALLER && r.allows(caller, kind, &target, &target))
+            }),
+            kind,
+            target,
+            fds: l.fds,
+            execs: l.execs,
+            fd_numbers: l.numbers.into_iter().collect(),
+        })
+        .collect();
+    leaks.sort_by(|a, b| {
+        (b.fds.unwrap_or(0), b.execs)
+            .cmp(&(a.fds.unwrap_or(0), a.execs))
+            .then_with(|| (a.kind, &a.target).cmp(&(b.kind, &b.target)))
+    });
+    ProgramSummary {
+        fds: leaks.iter().filter_map(|l| l.fds).sum(),
+        program: name,
+        execs: p.execs,
+        processes: p.pids.len(),
+        calls: p.calls,
+        leaks,
     }
 }
 
@@ -286,10 +338,13 @@ struct Summary {
     execs: u64,
     /// Fds swept in them (the unnamed rest of cut lines not included).
     fds: u64,
+    /// Distinct programs started.
+    programs: usize,
     /// Leaks (fds, or cut lines) that no allow rule accepts.
     leaks_not_allowed: u64,
     lines: Lines,
-    programs: Vec<ProgramSummary>,
+    /// Per calling program, most fds first; `?` for lines that name none.
+    callers: Vec<CallerSummary>,
     /// Kept fds per rule label, from debug lines.
     kept: BTreeMap<String, u64>,
     warnings: Vec<Counted>,
@@ -306,6 +361,15 @@ struct Lines {
     kept: u64,
     cut: u64,
     other: u64,
+}
+
+#[derive(Serialize)]
+struct CallerSummary {
+    caller: String,
+    execs: u64,
+    fds: u64,
+    processes: usize,
+    programs: Vec<ProgramSummary>,
 }
 
 #[derive(Serialize)]
@@ -345,7 +409,7 @@ fn render(s: &Summary, gate: bool) -> String {
     } else {
         "swept"
     };
-    if s.programs.is_empty() {
+    if s.callers.is_empty() {
         text.push_str(&format!(
             "cloexec report: no leaks recorded ({} of {} read)\n",
             plural(s.lines.library, "library line", "library lines"),
@@ -353,45 +417,29 @@ fn render(s: &Summary, gate: bool) -> String {
         ));
     } else {
         text.push_str(&format!(
-            "cloexec report: {} in {} {verb} {}\n",
+            "cloexec report: {} by {} {verb} {} (in {})\n",
             plural(s.execs, "exec", "execs"),
-            plural(s.programs.len() as u64, "program", "programs"),
+            plural(s.callers.len() as u64, "caller", "callers"),
             plural(s.fds, "fd", "fds"),
+            plural(s.programs as u64, "program", "programs"),
         ));
     }
-    for p in &s.programs {
-        let calls: Vec<String> = p.calls.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+    for c in &s.callers {
+        let name = if c.caller == UNKNOWN_CALLER {
+            "? (lines that name no caller)"
+        } else {
+            &c.caller
+        };
         text.push_str(&format!(
             "\n{}  {}, {} ({}; {})\n",
-            paint(term::PROGRAM, &p.program),
-            plural(p.execs, "exec", "execs"),
-            plural(p.fds, "fd", "fds"),
-            calls.join(", "),
-            plural(p.processes as u64, "process", "processes"),
+            paint(term::CALLER, name),
+            plural(c.execs, "exec", "execs"),
+            plural(c.fds, "fd", "fds"),
+            plural(c.programs.len() as u64, "program", "programs"),
+            plural(c.processes as u64, "process", "processes"),
         ));
-        let mut rows = vec![
-            ["FDS", "EXECS", "KIND", "TARGET"]
-                .map(|h| paint(term::HEADER, h))
-                .to_vec(),
-        ];
-        for l in &p.leaks {
-            let target = if l.allowed {
-                format!("{} {}", l.target, paint(term::NOTE, "(allowed)"))
-            } else {
-                l.target.clone()
-            };
-            let style = if l.allowed { term::NOTE } else { term::LEAK };
-            rows.push(vec![
-                paint(style, l.fds.map_or("?".into(), |n| n.to_string())),
-                l.execs.to_string(),
-                l.kind.to_owned(),
-                target,
-            ]);
-        }
-        for line in term::table(&rows, &[0, 1]).lines() {
-            text.push_str("  ");
-            text.push_str(line);
-            text.push('\n');
+        for p in &c.programs {
+            render_program(&mut text, p);
         }
     }
     let mut notes = Vec::new();
@@ -438,6 +486,43 @@ fn render(s: &Summary, gate: bool) -> String {
     text
 }
 
+/// One started program under its caller: its counts, then its leaks.
+fn render_program(text: &mut String, p: &ProgramSummary) {
+    let calls: Vec<String> = p.calls.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+    text.push_str(&format!(
+        "  {}  {}, {} ({}; {})\n",
+        paint(term::PROGRAM, &p.program),
+        plural(p.execs, "exec", "execs"),
+        plural(p.fds, "fd", "fds"),
+        calls.join(", "),
+        plural(p.processes as u64, "process", "processes"),
+    ));
+    let mut rows = vec![
+        ["FDS", "EXECS", "KIND", "TARGET"]
+            .map(|h| paint(term::HEADER, h))
+            .to_vec(),
+    ];
+    for l in &p.leaks {
+        let target = if l.allowed {
+            format!("{} {}", l.target, paint(term::NOTE, "(allowed)"))
+        } else {
+            l.target.clone()
+        };
+        let style = if l.allowed { term::NOTE } else { term::LEAK };
+        rows.push(vec![
+            paint(style, l.fds.map_or("?".into(), |n| n.to_string())),
+            l.execs.to_string(),
+            l.kind.to_owned(),
+            target,
+        ]);
+    }
+    for line in term::table(&rows, &[0, 1]).lines() {
+        text.push_str("    ");
+        text.push_str(line);
+        text.push('\n');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,9 +553,12 @@ mod tests {
         assert_eq!(s.lines.library, 5);
         assert_eq!(s.lines.cut, 1);
         assert_eq!(s.kept.get("K3 inherited"), Some(&1));
-        let names: Vec<&str> = s.programs.iter().map(|p| p.program.as_str()).collect();
+        assert_eq!(s.callers.len(), 1, "older lines name no caller");
+        assert_eq!(s.callers[0].caller, UNKNOWN_CALLER);
+        let programs = &s.callers[0].programs;
+        let names: Vec<&str> = programs.iter().map(|p| p.program.as_str()).collect();
         assert_eq!(names, ["/usr/bin/true", "/bin/ls", "/bin/x"]);
-        let true_ = &s.programs[0];
+        let true_ = &programs[0];
         assert_eq!((true_.execs, true_.fds, true_.processes), (2, 5, 2));
         let leaks: Vec<(&str, &str, Option<u64>, u64)> = true_
             .leaks
@@ -484,11 +572,11 @@ mod tests {
                 ("file", "/etc/hostname", Some(2), 2)
             ]
         );
-        let ls = &s.programs[1];
+        let ls = &programs[1];
         assert_eq!(ls.leaks[0].kind, UNLISTED);
         assert_eq!(ls.leaks[0].fds, Some(3));
         assert_eq!(ls.leaks[1].kind, "eventfd");
-        let x = &s.programs[2];
+        let x = &programs[2];
         assert_eq!(x.fds, 1);
         assert!(x.leaks.iter().any(|l| l.kind == CUT && l.fds.is_none()));
         assert_eq!(s.leaks_not_allowed, 5 + 4 + 2);
@@ -508,8 +596,57 @@ mod tests {
         );
         assert_eq!(s.leaks_not_allowed, 0);
         let s = summary(&LOG, &["true:socket"]);
-        assert!(s.programs[0].leaks[0].allowed);
-        assert!(!s.programs[0].leaks[1].allowed);
+        let true_ = &s.callers[0].programs[0];
+        assert!(true_.leaks[0].allowed);
+        assert!(!true_.leaks[1].allowed);
+    }
+
+    /// A C program that leaks seven fds into a probe through execv and
+    /// system, a shell that leaks one into it, and an older line.
+    const BY_CALLER: [&str; 4] = [
+        "libcloexec[20]: execv /tmp/probe (by leaky): swept 3 (/a), 4 (/b), 5 (/c), 6 (/d), 7 (/e), 8 (/f), 9 (/g)",
+        "libcloexec[20]: system /tmp/probe (by leaky): swept 3 (/a), 4 (/b), 5 (/c), 6 (/d), 7 (/e), 8 (/f), 9 (/g)",
+        "libcloexec[21]: execve /tmp/probe (by make): swept 3 (pipe:[4])",
+        "libcloexec[22]: execve /tmp/probe: swept 5 (/x)",
+    ];
+
+    #[test]
+    fn grouped_by_caller_first_then_by_program() {
+        let s = summary(&BY_CALLER, &[]);
+        let callers: Vec<(&str, u64, u64, usize)> = s
+            .callers
+            .iter()
+            .map(|c| (c.caller.as_str(), c.execs, c.fds, c.programs.len()))
+            .collect();
+        assert_eq!(
+            callers,
+            [("leaky", 2, 14, 1), ("?", 1, 1, 1), ("make", 1, 1, 1)]
+        );
+        assert_eq!((s.execs, s.fds, s.programs), (4, 16, 1));
+        let probe = &s.callers[0].programs[0];
+        assert_eq!(probe.program, "/tmp/probe");
+        assert_eq!(probe.calls.get("execv"), Some(&1));
+        assert_eq!(probe.calls.get("system"), Some(&1));
+        let text = anstream::adapter::strip_str(&render(&s, false)).to_string();
+        assert!(
+            text.starts_with("cloexec report: 4 execs by 3 callers swept 16 fds (in 1 program)\n"),
+            "{text}"
+        );
+        let leaky = text.find("\nleaky  2 execs, 14 fds (1 program; 1 process)\n");
+        let probe = text.find("\n  /tmp/probe  2 execs, 14 fds (execv ×1, system ×1; 1 process)\n");
+        assert!(leaky.is_some() && probe > leaky, "{text}");
+        assert!(
+            text.contains("\n? (lines that name no caller)  1 exec"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_allow_rule_may_name_the_caller() {
+        let s = summary(&BY_CALLER, &["leaky:file"]);
+        assert_eq!(s.leaks_not_allowed, 2);
+        let s = summary(&BY_CALLER, &["?:*"]);
+        assert_eq!(s.leaks_not_allowed, 16, "'?' is no caller's name");
     }
 
     #[test]
@@ -517,7 +654,7 @@ mod tests {
         let text = render(&summary(&LOG, &["true:socket"]), true);
         let text = anstream::adapter::strip_str(&text).to_string();
         assert!(
-            text.starts_with("cloexec report: 4 execs in 3 programs swept 10 fds\n"),
+            text.starts_with("cloexec report: 4 execs by 1 caller swept 10 fds (in 3 programs)\n"),
             "{text}"
         );
         assert!(text.contains("socket:[*] (allowed)"), "{text}");

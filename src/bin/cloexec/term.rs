@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 pub const HEADER: Style = Style::new().bold().underline();
 pub const PROGRAM: Style = Style::new().bold();
+pub const CALLER: Style = AnsiColor::Yellow.on_default().bold();
 pub const LEAK: Style = AnsiColor::Red.on_default().bold();
 pub const KEPT: Style = AnsiColor::Green.on_default();
 pub const NOTE: Style = Style::new().dimmed();
