@@ -538,18 +538,7 @@ impl OpenFile {
 
 /// `fstat(fd)`, reduced to the identity and the type of the open file.
 pub fn fstat_open_file(fd: c_int) -> SysResult<OpenFile> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: the kernel writes at most one `struct stat` to the pointer,
-    // which points at enough writable stack memory.
-    let ret = unsafe {
-        raw_syscall(
-            libc::SYS_fstat,
-            [fd as usize, st.as_mut_ptr() as usize, 0, 0, 0],
-        )
-    };
-    check(ret)?;
-    // SAFETY: fstat succeeded, so the kernel filled the whole struct.
-    let st = unsafe { st.assume_init() };
+    let st = fstat(fd)?;
     Ok(OpenFile {
         id: FileId {
             dev: st.st_dev,

@@ -115,16 +115,23 @@ static int needs_mode(int flags)
     return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+/* Sets `mode` to the argument that follows `flags`, read only when the
+ * flags call for one. */
+#define READ_MODE(flags, mode)                                       \
+    do {                                                             \
+        if (needs_mode(flags)) {                                     \
+            va_list ap;                                              \
+            va_start(ap, flags);                                     \
+            (mode) = va_arg(ap, unsigned);                           \
+            va_end(ap);                                              \
+        }                                                            \
+    } while (0)
+
 #define OPEN_HOOK(name, which)                                       \
     HIDDEN int name(const char *path, int flags, ...)                \
     {                                                                \
         unsigned mode = 0;                                           \
-        if (needs_mode(flags)) {                                     \
-            va_list ap;                                              \
-            va_start(ap, flags);                                     \
-            mode = va_arg(ap, unsigned);                             \
-            va_end(ap);                                              \
-        }                                                            \
+        READ_MODE(flags, mode);                                      \
         return cloexec_internal_open(which, AT_FDCWD, path, flags, mode); \
     }
 
@@ -132,12 +139,7 @@ static int needs_mode(int flags)
     HIDDEN int name(int dirfd, const char *path, int flags, ...)     \
     {                                                                \
         unsigned mode = 0;                                           \
-        if (needs_mode(flags)) {                                     \
-            va_list ap;                                              \
-            va_start(ap, flags);                                     \
-            mode = va_arg(ap, unsigned);                             \
-            va_end(ap);                                              \
-        }                                                            \
+        READ_MODE(flags, mode);                                      \
         return cloexec_internal_open(which, dirfd, path, flags, mode); \
     }
 
